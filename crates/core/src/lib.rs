@@ -1,0 +1,17 @@
+//! Domain types, validation rules, the filter language and the `Store` trait.
+//!
+//! This crate never imports sqlx, rusqlite, axum or any other I/O crate: it holds
+//! the rules that must hold identically whichever engine stores the data.
+
+pub mod error;
+pub mod filter;
+pub mod filter_sql;
+pub mod ids;
+pub mod model;
+pub mod store;
+pub mod time;
+pub mod tokens;
+pub mod validate;
+
+pub use error::{Error, FieldError, Result};
+pub use store::Store;

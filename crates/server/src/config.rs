@@ -1,0 +1,95 @@
+//! Command line and environment settings. Honcho's variable names are kept where
+//! they exist (`DB_CONNECTION_URI`), engram's own use the `ENGRAM_` prefix.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use engram_core::Store;
+
+#[derive(Parser, Debug)]
+#[command(name = "engram", version, about = "engram: a Honcho v3 compatible memory server for AI agents")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the HTTP API (SQLite under --data-dir by default, PostgreSQL when DB_CONNECTION_URI is set).
+    Serve(ServeArgs),
+    /// Apply the database migrations and exit (they also run at every start).
+    Migrate(StoreArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// Directory for the embedded SQLite database (`engram.db`); created if missing.
+    #[arg(long, env = "ENGRAM_DATA_DIR", default_value = "./engram-data")]
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL (`postgresql://user:pass@host:port/db`); selects PostgreSQL instead of SQLite.
+    /// pgvector must be installable: the migrations run `CREATE EXTENSION IF NOT EXISTS vector`.
+    #[arg(long = "database-url", env = "DB_CONNECTION_URI")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "ENGRAM_BIND", default_value = "127.0.0.1:8000")]
+    pub bind: SocketAddr,
+    /// Largest accepted request body, in bytes (larger requests get 413).
+    #[arg(long, env = "ENGRAM_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+impl StoreArgs {
+    /// Opens (and migrates) the configured engine.
+    pub async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+        match self.database_url.as_deref().filter(|u| !u.trim().is_empty()) {
+            Some(url) => {
+                let url = normalize_pg_url(url)?;
+                let store = engram_store_postgres::PgStore::connect(&url)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("DB_CONNECTION_URI: cannot open PostgreSQL: {e}"))?;
+                Ok(Arc::new(store))
+            }
+            None => {
+                std::fs::create_dir_all(&self.data_dir).map_err(|e| {
+                    anyhow::anyhow!("ENGRAM_DATA_DIR: cannot create {}: {e}", self.data_dir.display())
+                })?;
+                let path = self.data_dir.join("engram.db");
+                let store = engram_store_sqlite::SqliteStore::open(&path)
+                    .map_err(|e| anyhow::anyhow!("ENGRAM_DATA_DIR: cannot open {}: {e}", path.display()))?;
+                Ok(Arc::new(store))
+            }
+        }
+    }
+}
+
+/// Accepts Honcho's SQLAlchemy-style URLs (`postgresql+psycopg://`) as well as plain ones.
+fn normalize_pg_url(url: &str) -> anyhow::Result<String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| anyhow::anyhow!("DB_CONNECTION_URI: expected postgresql://..., got {url:?}"))?;
+    match scheme.split('+').next() {
+        Some("postgresql" | "postgres") => Ok(format!("postgresql://{rest}")),
+        _ => anyhow::bail!("DB_CONNECTION_URI: unsupported scheme {scheme:?}; expected postgresql://"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_pg_url;
+
+    #[test]
+    fn accepts_honcho_urls() {
+        assert_eq!(normalize_pg_url("postgresql+psycopg://u@h/d").unwrap(), "postgresql://u@h/d");
+        assert_eq!(normalize_pg_url("postgres://u@h/d").unwrap(), "postgresql://u@h/d");
+        assert!(normalize_pg_url("mysql://u@h/d").is_err());
+        assert!(normalize_pg_url("nonsense").is_err());
+    }
+}

@@ -1,0 +1,62 @@
+//! The one table from domain errors to HTTP statuses and reference-shaped bodies.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use engram_core::{Error, FieldError};
+use serde_json::{Map, Value, json};
+
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError(e)
+    }
+}
+
+impl From<Vec<FieldError>> for ApiError {
+    fn from(errors: Vec<FieldError>) -> Self {
+        ApiError(Error::Validation(errors))
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(error: FieldError) -> Self {
+        ApiError(Error::Validation(vec![error]))
+    }
+}
+
+fn field_error_json(e: &FieldError) -> Value {
+    let mut m = Map::new();
+    m.insert("type".into(), json!(e.kind));
+    m.insert("loc".into(), Value::Array(e.loc.clone()));
+    m.insert("msg".into(), json!(e.msg));
+    m.insert("input".into(), e.input.clone());
+    if let Some(ctx) = &e.ctx {
+        m.insert("ctx".into(), ctx.clone());
+    }
+    Value::Object(m)
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, detail) = match self.0 {
+            Error::Validation(errors) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Value::Array(errors.iter().map(field_error_json).collect()),
+            ),
+            Error::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, json!(m)),
+            Error::NotFound(m) => (StatusCode::NOT_FOUND, json!(m)),
+            Error::Conflict(m) => (StatusCode::CONFLICT, json!(m)),
+            Error::BadRequest(m) => (StatusCode::BAD_REQUEST, json!(m)),
+            Error::PayloadTooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, json!(m)),
+            Error::Internal(m) => {
+                tracing::error!(error = %m, "request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, json!("An unexpected error occurred"))
+            }
+        };
+        (status, Json(json!({ "detail": detail }))).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,309 @@
+//! Request parsing with the reference's validation errors. Bodies are read as JSON
+//! values and checked field by field, so every violation is reported the way
+//! pydantic reports it (type, loc, msg, input) and nothing is half-applied.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use engram_core::model::{Json, PageRequest, SessionPeerConfig};
+use engram_core::validate::{self, loc};
+use engram_core::{Error, FieldError};
+use serde_json::{Map, Value, json};
+
+use crate::error::ApiError;
+
+/// The raw JSON body; `None` when the request had no body at all.
+pub struct Body(pub Option<Value>);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError(Error::PayloadTooLarge("Request body too large".into()))
+            } else {
+                ApiError(Error::BadRequest("Could not read the request body".into()))
+            }
+        })?;
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            return Ok(Body(None));
+        }
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(v) => Ok(Body(Some(v))),
+            Err(e) => {
+                let position = byte_offset(&bytes, e.line(), e.column());
+                Err(FieldError::new("json_invalid", vec![json!("body"), json!(position)], "JSON decode error", json!({}))
+                    .with_ctx(json!({"error": e.to_string()}))
+                    .into())
+            }
+        }
+    }
+}
+
+fn byte_offset(bytes: &[u8], line: usize, column: usize) -> usize {
+    let mut offset = 0;
+    for (i, l) in bytes.split(|b| *b == b'\n').enumerate() {
+        if i + 1 == line {
+            return offset + column.saturating_sub(1);
+        }
+        offset += l.len() + 1;
+    }
+    offset
+}
+
+/// Field-by-field reader over a JSON object body that collects every error.
+pub struct Fields<'a> {
+    map: &'a Map<String, Value>,
+    pub errors: Vec<FieldError>,
+}
+
+static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
+
+impl<'a> Fields<'a> {
+    /// A body that must be present (`required`) or may be absent (treated as `{}`).
+    pub fn of(body: &'a Option<Value>, required: bool) -> Result<Fields<'a>, ApiError> {
+        match body {
+            Some(Value::Object(map)) => Ok(Fields { map, errors: vec![] }),
+            None | Some(Value::Null) if !required => Ok(Fields { map: &EMPTY, errors: vec![] }),
+            None | Some(Value::Null) => Err(validate::missing(loc(&["body"]), &Value::Null).into()),
+            Some(other) => Err(FieldError::new(
+                "model_attributes_type",
+                loc(&["body"]),
+                "Input should be a valid dictionary or object to extract fields from",
+                other.clone(),
+            )
+            .into()),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.map.get(key)
+    }
+
+    fn body(&self) -> Value {
+        Value::Object(self.map.clone())
+    }
+
+    /// A required resource name under `id` (or its field name `name`).
+    pub fn name(&mut self) -> Option<String> {
+        let value = self.get("id").or_else(|| self.get("name"));
+        match value {
+            None => {
+                self.errors.push(validate::missing(loc(&["body", "id"]), &self.body()));
+                None
+            }
+            Some(Value::String(s)) => match validate::name(s, loc(&["body", "id"])) {
+                Ok(()) => Some(s.clone()),
+                Err(e) => {
+                    self.errors.push(e);
+                    None
+                }
+            },
+            Some(other) => {
+                self.errors.push(validate::string_type(loc(&["body", "id"]), other));
+                None
+            }
+        }
+    }
+
+    /// Optional metadata: absent or null means "unchanged".
+    pub fn metadata(&mut self, key: &str) -> Option<Json> {
+        match self.get(key) {
+            None | Some(Value::Null) => None,
+            Some(v) => match validate::metadata(v, loc(&["body", key])) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    self.errors.push(e);
+                    None
+                }
+            },
+        }
+    }
+
+    /// Optional free-form object: absent or null means "unchanged".
+    pub fn object(&mut self, key: &str) -> Option<Json> {
+        match self.get(key) {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(m)) => Some(m.clone()),
+            Some(other) => {
+                self.errors.push(validate::dict_type(loc(&["body", key]), other));
+                None
+            }
+        }
+    }
+
+    /// A configuration object: stored without its null top-level values.
+    pub fn configuration(&mut self, key: &str) -> Option<Json> {
+        self.object(key).map(|m| m.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, validate::strip_nul(v))).collect())
+    }
+
+    /// The `filters` object of list bodies.
+    pub fn filters(&mut self) -> Option<Value> {
+        match self.get("filters") {
+            None | Some(Value::Null) => None,
+            Some(v @ Value::Object(_)) => Some(v.clone()),
+            Some(other) => {
+                self.errors.push(validate::dict_type(loc(&["body", "filters"]), other));
+                None
+            }
+        }
+    }
+
+    pub fn optional_string(&mut self, key: &str) -> Option<String> {
+        match self.get(key) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => {
+                self.errors.push(validate::string_type(loc(&["body", key]), other));
+                None
+            }
+        }
+    }
+
+    /// A `{peer_id: SessionPeerConfig}` map at `key` (or the whole body when `key` is empty).
+    pub fn peer_map(&mut self, key: &str) -> Option<Vec<(String, SessionPeerConfig)>> {
+        let (value, base) = if key.is_empty() {
+            (Some(&*self.map).map(|m| m as &Map<String, Value>), vec![json!("body")])
+        } else {
+            match self.get(key) {
+                None | Some(Value::Null) => return None,
+                Some(Value::Object(m)) => (Some(m), loc(&["body", key])),
+                Some(other) => {
+                    self.errors.push(validate::dict_type(loc(&["body", key]), other));
+                    return None;
+                }
+            }
+        };
+        let map = value?;
+        let mut out = Vec::with_capacity(map.len());
+        for (peer, config) in map {
+            let mut at = base.clone();
+            at.push(json!(peer));
+            if let Err(e) = validate::name(peer, at.clone()) {
+                self.errors.push(e);
+                continue;
+            }
+            match peer_config(config, at) {
+                Ok(c) => out.push((peer.clone(), c)),
+                Err(mut e) => self.errors.append(&mut e),
+            }
+        }
+        Some(out)
+    }
+
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() { Ok(()) } else { Err(self.errors.into()) }
+    }
+}
+
+/// Parses a `SessionPeerConfig` object; unknown keys are ignored as the reference does.
+pub fn peer_config(value: &Value, at: Vec<Value>) -> Result<SessionPeerConfig, Vec<FieldError>> {
+    let Value::Object(map) = value else {
+        return Err(vec![FieldError::new(
+            "model_type",
+            at,
+            "Input should be a valid dictionary or instance of SessionPeerConfig",
+            value.clone(),
+        )
+        .with_ctx(json!({"class_name": "SessionPeerConfig"}))]);
+    };
+    let mut errors = vec![];
+    let mut flag = |key: &str| -> Option<bool> {
+        match map.get(key) {
+            None | Some(Value::Null) => None,
+            Some(v) => match parse_bool(v) {
+                Some(b) => Some(b),
+                None => {
+                    let mut l = at.clone();
+                    l.push(json!(key));
+                    errors.push(FieldError::new("bool_parsing", l, "Input should be a valid boolean, unable to interpret input", v.clone()));
+                    None
+                }
+            },
+        }
+    };
+    let config = SessionPeerConfig { observe_me: flag("observe_me"), observe_others: flag("observe_others") };
+    if errors.is_empty() { Ok(config) } else { Err(errors) }
+}
+
+/// pydantic's lax boolean: JSON booleans, 0/1 and the usual words.
+pub fn parse_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) if n.as_f64() == Some(1.0) => Some(true),
+        Value::Number(n) if n.as_f64() == Some(0.0) => Some(false),
+        Value::String(s) => parse_bool_str(s),
+        _ => None,
+    }
+}
+
+fn parse_bool_str(s: &str) -> Option<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" | "t" | "y" => Some(true),
+        "false" | "0" | "no" | "off" | "f" | "n" => Some(false),
+        _ => None,
+    }
+}
+
+/// Query-string parameters, checked like FastAPI checks them.
+pub struct Params(HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(map) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError(Error::BadRequest(e.body_text())))?;
+        Ok(Params(map))
+    }
+}
+
+impl Params {
+    pub fn string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+
+    pub fn int(&self, key: &str, default: i64, min: Option<i64>, max: Option<i64>) -> Result<i64, FieldError> {
+        let Some(raw) = self.0.get(key) else { return Ok(default) };
+        let at = loc(&["query", key]);
+        let n: i64 = raw.trim().parse().map_err(|_| {
+            FieldError::new("int_parsing", at.clone(), "Input should be a valid integer, unable to parse string as an integer", json!(raw))
+        })?;
+        if let Some(min) = min.filter(|m| n < *m) {
+            return Err(FieldError::new("greater_than_equal", at, format!("Input should be greater than or equal to {min}"), json!(raw))
+                .with_ctx(json!({"ge": min})));
+        }
+        if let Some(max) = max.filter(|m| n > *m) {
+            return Err(FieldError::new("less_than_equal", at, format!("Input should be less than or equal to {max}"), json!(raw))
+                .with_ctx(json!({"le": max})));
+        }
+        Ok(n)
+    }
+
+    pub fn bool(&self, key: &str, default: bool) -> Result<bool, FieldError> {
+        let Some(raw) = self.0.get(key) else { return Ok(default) };
+        parse_bool_str(raw).ok_or_else(|| {
+            FieldError::new("bool_parsing", loc(&["query", key]), "Input should be a valid boolean, unable to interpret input", json!(raw))
+        })
+    }
+
+    /// `page`, `size` and `reverse`, with every violation reported together.
+    pub fn paging(&self) -> Result<(PageRequest, bool), ApiError> {
+        let page = self.int("page", 1, Some(1), None);
+        let size = self.int("size", 50, Some(1), Some(100));
+        let reverse = self.bool("reverse", false);
+        match (page, size, reverse) {
+            (Ok(page), Ok(size), Ok(reverse)) => Ok((PageRequest { page, size }, reverse)),
+            (p, s, r) => Err([p.err(), s.err(), r.err()].into_iter().flatten().collect::<Vec<_>>().into()),
+        }
+    }
+}
+
+/// Checks a name taken from the path before it can create a resource.
+pub fn path_name(value: &str, param: &str) -> Result<(), ApiError> {
+    validate::name(value, loc(&["path", param])).map_err(ApiError::from)
+}

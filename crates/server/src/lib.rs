@@ -1,0 +1,10 @@
+//! The HTTP server: routes speaking the Honcho v3 wire format over any `Store`.
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod input;
+pub mod openapi;
+pub mod routes;
+
+pub use app::{AppState, build_router, serve};

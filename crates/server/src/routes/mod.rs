@@ -1,0 +1,10 @@
+//! One module per Honcho router. Handlers extract, validate, call the store and
+//! map the result; rules that must hold on both engines live in `engram-core`.
+
+pub mod context;
+pub mod health;
+pub mod lists;
+pub mod messages;
+pub mod peers;
+pub mod sessions;
+pub mod workspaces;

@@ -1,0 +1,131 @@
+//! `TestApp`: the real router on 127.0.0.1:0 over a fresh store, and a macro that
+//! runs a test body once per engine.
+
+use std::sync::Arc;
+
+use engram_core::Store;
+use engram_server::{AppState, build_router, serve};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::Value;
+use tokio::net::TcpListener;
+
+pub struct TestApp {
+    pub base: String,
+    client: Client,
+    _dir: Option<tempfile::TempDir>,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub async fn sqlite() -> TestApp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = engram_store_sqlite::SqliteStore::open(&dir.path().join("engram.db")).expect("open sqlite");
+        TestApp::start(Arc::new(store), Some(dir)).await
+    }
+
+    /// `None` when no PostgreSQL is configured for tests (the run says so loudly).
+    pub async fn postgres() -> Option<TestApp> {
+        let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+            assert!(std::env::var_os("CI").is_none(), "CI must provide TEST_DATABASE_URL");
+            eprintln!("SKIPPED: TEST_DATABASE_URL unset, PostgreSQL half not run");
+            return None;
+        };
+        let name = format!("engram_api_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url).await.expect("connect admin");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .expect("create database");
+        let url = match admin_url.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{name}"),
+            None => panic!("TEST_DATABASE_URL has no database part"),
+        };
+        let store = engram_store_postgres::PgStore::connect(&url).await.expect("open postgres");
+        Some(TestApp::start(Arc::new(store), None).await)
+    }
+
+    async fn start(store: Arc<dyn Store>, dir: Option<tempfile::TempDir>) -> TestApp {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let router = build_router(AppState { store }, 1024 * 1024);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(serve(listener, router, async {
+            let _ = rx.await;
+        }));
+        let client = Client::builder().timeout(std::time::Duration::from_secs(30)).build().expect("client");
+        TestApp { base, client, _dir: dir, _shutdown: tx }
+    }
+
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Reply { status, body }
+    }
+
+    pub async fn raw(&self, method: Method, path: &str, body: &'static str) -> Reply {
+        let resp = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        Reply { status, body }
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call(Method::GET, path, None).await
+    }
+
+    /// Adds messages `(peer, content)` to a session and returns their ids.
+    pub async fn add_messages(&self, ws: &str, session: &str, items: &[(&str, &str)]) -> Vec<String> {
+        let messages: Vec<Value> =
+            items.iter().map(|(p, c)| serde_json::json!({"peer_id": p, "content": c})).collect();
+        let r = self.post(&format!("/v3/workspaces/{ws}/sessions/{session}/messages"), serde_json::json!({"messages": messages})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body.as_array().expect("array").iter().map(|m| m["id"].as_str().expect("id").to_string()).collect()
+    }
+}
+
+/// Declares `async fn $name(app: TestApp)` once and runs it on SQLite and PostgreSQL.
+#[macro_export]
+macro_rules! both_engines {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test]
+            async fn sqlite() {
+                let app = $crate::helpers::TestApp::sqlite().await;
+                ($body)(app).await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(app) = $crate::helpers::TestApp::postgres().await {
+                    ($body)(app).await;
+                }
+            }
+        }
+    };
+}

@@ -1,0 +1,8 @@
+//! HTTP tests against the real router over real TCP, on both engines.
+
+mod helpers;
+mod messages;
+mod peers;
+mod sessions;
+mod validation;
+mod workspaces;

@@ -1,0 +1,24 @@
+//! The embedded engine: one SQLite file in WAL mode with `synchronous=FULL`.
+//!
+//! All writes go through one writer thread that commits concurrent requests together
+//! (group commit), so every acknowledged write is on disk without paying one fsync per
+//! request. Reads use a small pool of read-only connections.
+
+mod dialect;
+mod messages;
+mod migrate;
+mod peers;
+mod pool;
+mod rows;
+mod sessions;
+mod store;
+mod workspaces;
+mod writer;
+
+pub use store::SqliteStore;
+
+use engram_core::Error;
+
+pub(crate) fn db_err(e: rusqlite::Error) -> Error {
+    Error::Internal(format!("sqlite: {e}"))
+}
