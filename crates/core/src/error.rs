@@ -17,7 +17,13 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(kind: &'static str, loc: Vec<Value>, msg: impl Into<String>, input: Value) -> Self {
-        Self { kind, loc, msg: msg.into(), input, ctx: None }
+        Self {
+            kind,
+            loc,
+            msg: msg.into(),
+            input,
+            ctx: None,
+        }
     }
 
     pub fn with_ctx(mut self, ctx: Value) -> Self {
@@ -53,7 +59,9 @@ impl Error {
     }
 
     pub fn session_not_found(workspace: &str, session: &str) -> Self {
-        Error::NotFound(format!("Session {session} not found in workspace {workspace}"))
+        Error::NotFound(format!(
+            "Session {session} not found in workspace {workspace}"
+        ))
     }
 
     pub fn peer_not_found(workspace: &str, peer: &str) -> Self {

@@ -8,7 +8,16 @@ use crate::error::Error;
 use crate::time::Micros;
 
 const MAX_DEPTH: usize = 5;
-const OPERATORS: [&str; 8] = ["contains", "gt", "gte", "icontains", "in", "lt", "lte", "ne"];
+const OPERATORS: [&str; 8] = [
+    "contains",
+    "gt",
+    "gte",
+    "icontains",
+    "in",
+    "lt",
+    "lte",
+    "ne",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resource {
@@ -42,7 +51,12 @@ impl Resource {
         };
         let allowed = match self {
             Resource::Workspace => &[Column::Name, Column::CreatedAt, Column::Metadata][..],
-            Resource::Peer => &[Column::Name, Column::CreatedAt, Column::Metadata, Column::WorkspaceName],
+            Resource::Peer => &[
+                Column::Name,
+                Column::CreatedAt,
+                Column::Metadata,
+                Column::WorkspaceName,
+            ],
             Resource::Session => &[
                 Column::Name,
                 Column::CreatedAt,
@@ -63,7 +77,9 @@ impl Resource {
         match generic {
             Some(Column::Name) if self == Resource::Message => Err(not_allowed(key, model)),
             Some(c) if allowed.contains(&c) => Ok(c),
-            Some(_) => Err(Error::Unprocessable(format!("Column '{key}' does not exist on {model}"))),
+            Some(_) => Err(Error::Unprocessable(format!(
+                "Column '{key}' does not exist on {model}"
+            ))),
             None => Err(not_allowed(key, model)),
         }
     }
@@ -100,7 +116,9 @@ enum Kind {
 impl Column {
     fn kind(self) -> Kind {
         match self {
-            Column::Name | Column::WorkspaceName | Column::SessionName | Column::PeerName => Kind::Text,
+            Column::Name | Column::WorkspaceName | Column::SessionName | Column::PeerName => {
+                Kind::Text
+            }
             Column::CreatedAt => Kind::Time,
             Column::IsActive => Kind::Bool,
             Column::TokenCount => Kind::Number,
@@ -220,10 +238,16 @@ fn py_str(v: &Value) -> String {
         Value::Bool(false) => "False".into(),
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
-        Value::Array(items) => format!("[{}]", items.iter().map(py_repr).collect::<Vec<_>>().join(", ")),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(py_repr).collect::<Vec<_>>().join(", ")
+        ),
         Value::Object(m) => format!(
             "{{{}}}",
-            m.iter().map(|(k, v)| format!("'{k}': {}", py_repr(v))).collect::<Vec<_>>().join(", ")
+            m.iter()
+                .map(|(k, v)| format!("'{k}': {}", py_repr(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
@@ -244,13 +268,21 @@ fn join(mut parts: Vec<Filter>, and: bool) -> Option<Filter> {
     }
 }
 
-fn conditions(resource: Resource, map: &Map<String, Value>, depth: usize) -> Result<Option<Filter>, Error> {
+fn conditions(
+    resource: Resource,
+    map: &Map<String, Value>,
+    depth: usize,
+) -> Result<Option<Filter>, Error> {
     if depth > MAX_DEPTH {
-        return Err(Error::Unprocessable(format!("Filter nesting exceeds maximum depth of {MAX_DEPTH}")));
+        return Err(Error::Unprocessable(format!(
+            "Filter nesting exceeds maximum depth of {MAX_DEPTH}"
+        )));
     }
     let mut out = Vec::new();
     for logical in ["AND", "OR", "NOT"] {
-        let Some(value) = map.get(logical) else { continue };
+        let Some(value) = map.get(logical) else {
+            continue;
+        };
         if logical == "NOT" && value.is_null() {
             return Err(Error::Unprocessable("NOT operator cannot be None".into()));
         }
@@ -272,7 +304,12 @@ fn conditions(resource: Resource, map: &Map<String, Value>, depth: usize) -> Res
         let combined = match logical {
             "AND" => join(subs, true),
             "OR" => join(subs, false),
-            _ => join(subs.into_iter().map(|c| Filter::NotTrue(Box::new(c))).collect(), true),
+            _ => join(
+                subs.into_iter()
+                    .map(|c| Filter::NotTrue(Box::new(c)))
+                    .collect(),
+                true,
+            ),
         };
         out.extend(combined);
     }
@@ -295,19 +332,36 @@ fn field(resource: Resource, key: &str, value: &Value) -> Result<Option<Filter>,
     }
     let json = column.kind() == Kind::Json;
     match value {
-        Value::Array(items) if !json => comparisons(column, &Map::from_iter([("in".to_string(), Value::Array(items.clone()))])),
-        Value::Object(ops) if ops.keys().any(|k| OPERATORS.contains(&k.as_str())) => comparisons(column, ops),
+        Value::Array(items) if !json => comparisons(
+            column,
+            &Map::from_iter([("in".to_string(), Value::Array(items.clone()))]),
+        ),
+        Value::Object(ops) if ops.keys().any(|k| OPERATORS.contains(&k.as_str())) => {
+            comparisons(column, ops)
+        }
         Value::Object(doc) if json => metadata_keys(column, doc),
         Value::Object(ops) => {
             let keys: Vec<Value> = ops.keys().map(|k| Value::String(k.clone())).collect();
             Err(Error::Unprocessable(format!(
                 "Invalid filter for column '{key}': unsupported operator(s) {}. Expected one of {} or a scalar value.",
                 py_str(&Value::Array(keys)),
-                py_str(&Value::Array(OPERATORS.iter().map(|o| Value::String((*o).into())).collect()))
+                py_str(&Value::Array(
+                    OPERATORS
+                        .iter()
+                        .map(|o| Value::String((*o).into()))
+                        .collect()
+                ))
             )))
         }
-        other if json => Ok(Some(Filter::JsonContains(column, coerce_json(column, other, "")?))),
-        other => Ok(Some(Filter::Compare(column, Cmp::Eq, coerce(column, other, "")?))),
+        other if json => Ok(Some(Filter::JsonContains(
+            column,
+            coerce_json(column, other, "")?,
+        ))),
+        other => Ok(Some(Filter::Compare(
+            column,
+            Cmp::Eq,
+            coerce(column, other, "")?,
+        ))),
     }
 }
 
@@ -376,7 +430,9 @@ fn coerce(column: Column, value: &Value, op: &str) -> Result<Scalar, Error> {
                 type_name(other)
             ))),
         },
-        Kind::Json => Err(Error::Unprocessable(format!("Column '{name}' cannot be filtered on"))),
+        Kind::Json => Err(Error::Unprocessable(format!(
+            "Column '{name}' cannot be filtered on"
+        ))),
     }
 }
 
@@ -384,7 +440,9 @@ fn comparisons(column: Column, ops: &Map<String, Value>) -> Result<Option<Filter
     let mut out = Vec::new();
     for (op, operand) in ops {
         if !OPERATORS.contains(&op.as_str()) {
-            return Err(Error::Unprocessable(format!("Unsupported comparison operator: {op}")));
+            return Err(Error::Unprocessable(format!(
+                "Unsupported comparison operator: {op}"
+            )));
         }
         if operand == "*" {
             continue;
@@ -400,9 +458,13 @@ fn comparisons(column: Column, ops: &Map<String, Value>) -> Result<Option<Filter
         }
         if column.kind() == Kind::Json {
             if op == "in" {
-                return Err(invalid_in(operand).unwrap_or_else(|| coerce_json(column, operand, op).unwrap_err()));
+                return Err(invalid_in(operand)
+                    .unwrap_or_else(|| coerce_json(column, operand, op).unwrap_err()));
             }
-            out.push(Filter::JsonContains(column, coerce_json(column, operand, op)?));
+            out.push(Filter::JsonContains(
+                column,
+                coerce_json(column, operand, op)?,
+            ));
             continue;
         }
         let filter = match op.as_str() {
@@ -413,7 +475,10 @@ fn comparisons(column: Column, ops: &Map<String, Value>) -> Result<Option<Filter
                 if items.iter().any(|v| v == "*") {
                     continue;
                 }
-                let values = items.iter().map(|v| coerce(column, v, op)).collect::<Result<_, _>>()?;
+                let values = items
+                    .iter()
+                    .map(|v| coerce(column, v, op))
+                    .collect::<Result<_, _>>()?;
                 Filter::In(column, values)
             }
             "contains" | "icontains" => match coerce(column, operand, op)? {
@@ -461,9 +526,16 @@ fn metadata_keys(column: Column, doc: &Map<String, Value>) -> Result<Option<Filt
     Ok(join(out, true))
 }
 
-fn json_key_op(column: Column, key: &str, op: &str, operand: &Value) -> Result<Option<Filter>, Error> {
+fn json_key_op(
+    column: Column,
+    key: &str,
+    op: &str,
+    operand: &Value,
+) -> Result<Option<Filter>, Error> {
     if !OPERATORS.contains(&op) {
-        return Err(Error::Unprocessable(format!("Unsupported comparison operator: {op}")));
+        return Err(Error::Unprocessable(format!(
+            "Unsupported comparison operator: {op}"
+        )));
     }
     if operand == "*" {
         return Ok(None);
@@ -472,7 +544,9 @@ fn json_key_op(column: Column, key: &str, op: &str, operand: &Value) -> Result<O
     if let Some(cmp) = Cmp::from_op(op) {
         return Ok(Some(match operand {
             Value::Bool(b) => Filter::JsonText(column, key, cmp, b.to_string()),
-            Value::Number(n) => Filter::JsonNumber(column, key, cmp, n.as_f64().unwrap_or(f64::NAN)),
+            Value::Number(n) => {
+                Filter::JsonNumber(column, key, cmp, n.as_f64().unwrap_or(f64::NAN))
+            }
             Value::String(s) => match s.trim().parse::<f64>() {
                 Ok(f) if f.is_finite() => Filter::JsonNumber(column, key, cmp, f),
                 _ => Filter::JsonText(column, key, cmp, s.clone()),
@@ -494,7 +568,11 @@ fn json_key_op(column: Column, key: &str, op: &str, operand: &Value) -> Result<O
             if items.iter().any(|v| v == "*") {
                 return Ok(None);
             }
-            Ok(Some(Filter::JsonIn(column, key, items.iter().map(json_text).collect())))
+            Ok(Some(Filter::JsonIn(
+                column,
+                key,
+                items.iter().map(json_text).collect(),
+            )))
         }
         _ => Ok(Some(Filter::JsonContainsText(column, key, py_str(operand)))),
     }
@@ -542,8 +620,14 @@ mod tests {
     fn empty_and_wildcards_mean_no_condition() {
         assert_eq!(p(Resource::Session, json!({})).unwrap(), None);
         assert_eq!(p(Resource::Session, json!({"id": "*"})).unwrap(), None);
-        assert_eq!(p(Resource::Session, json!({"AND": [{"id": "*"}]})).unwrap(), None);
-        assert_eq!(p(Resource::Message, json!({"metadata": {"k": "*"}})).unwrap(), None);
+        assert_eq!(
+            p(Resource::Session, json!({"AND": [{"id": "*"}]})).unwrap(),
+            None
+        );
+        assert_eq!(
+            p(Resource::Message, json!({"metadata": {"k": "*"}})).unwrap(),
+            None
+        );
     }
 
     #[test]
@@ -552,7 +636,10 @@ mod tests {
             msg(p(Resource::Message, json!({"id": "x"}))),
             "Column 'id' is not allowed to be filtered on or does not exist on Message"
         );
-        assert_eq!(msg(p(Resource::Workspace, json!({"peer_id": "x"}))), "Column 'peer_id' does not exist on Workspace");
+        assert_eq!(
+            msg(p(Resource::Workspace, json!({"peer_id": "x"}))),
+            "Column 'peer_id' does not exist on Workspace"
+        );
         assert_eq!(
             msg(p(Resource::Peer, json!({"bogus": 1}))),
             "Column 'bogus' is not allowed to be filtered on or does not exist on Peer"
@@ -561,10 +648,26 @@ mod tests {
 
     #[test]
     fn operator_errors() {
-        assert_eq!(msg(p(Resource::Message, json!({"peer_id": {"gt": "a", "xx": 1}}))), "Unsupported comparison operator: xx");
-        assert!(msg(p(Resource::Message, json!({"peer_id": {"foo": 1}}))).starts_with("Invalid filter for column 'peer_id': unsupported operator(s) ['foo']"));
-        assert_eq!(msg(p(Resource::Message, json!({"NOT": null}))), "NOT operator cannot be None");
-        assert_eq!(msg(p(Resource::Message, json!({"OR": {}}))), "OR operator must contain a list, got dict");
+        assert_eq!(
+            msg(p(
+                Resource::Message,
+                json!({"peer_id": {"gt": "a", "xx": 1}})
+            )),
+            "Unsupported comparison operator: xx"
+        );
+        assert!(
+            msg(p(Resource::Message, json!({"peer_id": {"foo": 1}}))).starts_with(
+                "Invalid filter for column 'peer_id': unsupported operator(s) ['foo']"
+            )
+        );
+        assert_eq!(
+            msg(p(Resource::Message, json!({"NOT": null}))),
+            "NOT operator cannot be None"
+        );
+        assert_eq!(
+            msg(p(Resource::Message, json!({"OR": {}}))),
+            "OR operator must contain a list, got dict"
+        );
         assert_eq!(
             msg(p(Resource::Message, json!({"token_count": "abc"}))),
             "Invalid numeric value: abc. Expected a number, got str"
@@ -574,31 +677,61 @@ mod tests {
             "Invalid value for column 'is_active': expected true or false, got str"
         );
         assert_eq!(
-            msg(p(Resource::Message, json!({"token_count": {"contains": "1"}}))),
+            msg(p(
+                Resource::Message,
+                json!({"token_count": {"contains": "1"}})
+            )),
             "Operator 'contains' requires a text column, but 'token_count' is int"
         );
-        assert_eq!(msg(p(Resource::Message, json!({"created_at": "nope"}))), "Invalid datetime value: nope");
+        assert_eq!(
+            msg(p(Resource::Message, json!({"created_at": "nope"}))),
+            "Invalid datetime value: nope"
+        );
         let deep = json!({"AND": [{"AND": [{"AND": [{"AND": [{"AND": [{"AND": [{"peer_id": "a"}]}]}]}]}]}]});
-        assert_eq!(msg(p(Resource::Message, deep)), "Filter nesting exceeds maximum depth of 5");
+        assert_eq!(
+            msg(p(Resource::Message, deep)),
+            "Filter nesting exceeds maximum depth of 5"
+        );
     }
 
     #[test]
     fn shapes() {
         assert_eq!(
             p(Resource::Message, json!({"peer_id": ["a", "b"]})).unwrap(),
-            Some(Filter::In(Column::PeerName, vec![Scalar::Text("a".into()), Scalar::Text("b".into())]))
+            Some(Filter::In(
+                Column::PeerName,
+                vec![Scalar::Text("a".into()), Scalar::Text("b".into())]
+            ))
         );
         assert_eq!(
             p(Resource::Message, json!({"metadata": {"n": {"gte": 2}}})).unwrap(),
-            Some(Filter::JsonNumber(Column::Metadata, "n".into(), Cmp::Gte, 2.0))
+            Some(Filter::JsonNumber(
+                Column::Metadata,
+                "n".into(),
+                Cmp::Gte,
+                2.0
+            ))
         );
         assert_eq!(
-            p(Resource::Message, json!({"metadata": {"d": {"lt": "2024-02-01"}}})).unwrap(),
-            Some(Filter::JsonText(Column::Metadata, "d".into(), Cmp::Lt, "2024-02-01".into()))
+            p(
+                Resource::Message,
+                json!({"metadata": {"d": {"lt": "2024-02-01"}}})
+            )
+            .unwrap(),
+            Some(Filter::JsonText(
+                Column::Metadata,
+                "d".into(),
+                Cmp::Lt,
+                "2024-02-01".into()
+            ))
         );
         assert_eq!(
             p(Resource::Message, json!({"NOT": [{"peer_id": "a"}]})).unwrap(),
-            Some(Filter::NotTrue(Box::new(Filter::Compare(Column::PeerName, Cmp::Eq, Scalar::Text("a".into())))))
+            Some(Filter::NotTrue(Box::new(Filter::Compare(
+                Column::PeerName,
+                Cmp::Eq,
+                Scalar::Text("a".into())
+            ))))
         );
         assert_eq!(like_pattern("a%_\\"), "%a\\%\\_\\\\%");
     }

@@ -77,7 +77,10 @@ pub fn render(filter: &Filter, d: &mut impl Dialect) -> String {
         Filter::JsonIn(c, key, values) => {
             let col = d.column(*c);
             let e = d.json_text(&col, key);
-            let ps: Vec<String> = values.iter().map(|v| d.bind(Bind::Text(v.clone()))).collect();
+            let ps: Vec<String> = values
+                .iter()
+                .map(|v| d.bind(Bind::Text(v.clone())))
+                .collect();
             format!("({e} IN ({}))", ps.join(", "))
         }
         Filter::JsonContainsText(c, key, needle) => {

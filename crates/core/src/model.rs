@@ -104,8 +104,18 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     pub fn new(items: Vec<T>, total: i64, req: PageRequest) -> Self {
-        let pages = if total == 0 { 0 } else { (total + req.size - 1) / req.size };
-        Page { items, total, page: req.page, size: req.size, pages }
+        let pages = if total == 0 {
+            0
+        } else {
+            (total + req.size - 1) / req.size
+        };
+        Page {
+            items,
+            total,
+            page: req.page,
+            size: req.size,
+            pages,
+        }
     }
 }
 

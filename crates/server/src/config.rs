@@ -9,7 +9,11 @@ use clap::{Args, Parser, Subcommand};
 use engram_core::Store;
 
 #[derive(Parser, Debug)]
-#[command(name = "engram", version, about = "engram: a Honcho v3 compatible memory server for AI agents")]
+#[command(
+    name = "engram",
+    version,
+    about = "engram: a Honcho v3 compatible memory server for AI agents"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -49,21 +53,31 @@ pub struct ServeArgs {
 impl StoreArgs {
     /// Opens (and migrates) the configured engine.
     pub async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
-        match self.database_url.as_deref().filter(|u| !u.trim().is_empty()) {
+        match self
+            .database_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+        {
             Some(url) => {
                 let url = normalize_pg_url(url)?;
                 let store = engram_store_postgres::PgStore::connect(&url)
                     .await
-                    .map_err(|e| anyhow::anyhow!("DB_CONNECTION_URI: cannot open PostgreSQL: {e}"))?;
+                    .map_err(|e| {
+                        anyhow::anyhow!("DB_CONNECTION_URI: cannot open PostgreSQL: {e}")
+                    })?;
                 Ok(Arc::new(store))
             }
             None => {
                 std::fs::create_dir_all(&self.data_dir).map_err(|e| {
-                    anyhow::anyhow!("ENGRAM_DATA_DIR: cannot create {}: {e}", self.data_dir.display())
+                    anyhow::anyhow!(
+                        "ENGRAM_DATA_DIR: cannot create {}: {e}",
+                        self.data_dir.display()
+                    )
                 })?;
                 let path = self.data_dir.join("engram.db");
-                let store = engram_store_sqlite::SqliteStore::open(&path)
-                    .map_err(|e| anyhow::anyhow!("ENGRAM_DATA_DIR: cannot open {}: {e}", path.display()))?;
+                let store = engram_store_sqlite::SqliteStore::open(&path).map_err(|e| {
+                    anyhow::anyhow!("ENGRAM_DATA_DIR: cannot open {}: {e}", path.display())
+                })?;
                 Ok(Arc::new(store))
             }
         }
@@ -72,12 +86,14 @@ impl StoreArgs {
 
 /// Accepts Honcho's SQLAlchemy-style URLs (`postgresql+psycopg://`) as well as plain ones.
 fn normalize_pg_url(url: &str) -> anyhow::Result<String> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| anyhow::anyhow!("DB_CONNECTION_URI: expected postgresql://..., got {url:?}"))?;
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+        anyhow::anyhow!("DB_CONNECTION_URI: expected postgresql://..., got {url:?}")
+    })?;
     match scheme.split('+').next() {
         Some("postgresql" | "postgres") => Ok(format!("postgresql://{rest}")),
-        _ => anyhow::bail!("DB_CONNECTION_URI: unsupported scheme {scheme:?}; expected postgresql://"),
+        _ => anyhow::bail!(
+            "DB_CONNECTION_URI: unsupported scheme {scheme:?}; expected postgresql://"
+        ),
     }
 }
 
@@ -87,8 +103,14 @@ mod tests {
 
     #[test]
     fn accepts_honcho_urls() {
-        assert_eq!(normalize_pg_url("postgresql+psycopg://u@h/d").unwrap(), "postgresql://u@h/d");
-        assert_eq!(normalize_pg_url("postgres://u@h/d").unwrap(), "postgresql://u@h/d");
+        assert_eq!(
+            normalize_pg_url("postgresql+psycopg://u@h/d").unwrap(),
+            "postgresql://u@h/d"
+        );
+        assert_eq!(
+            normalize_pg_url("postgres://u@h/d").unwrap(),
+            "postgresql://u@h/d"
+        );
         assert!(normalize_pg_url("mysql://u@h/d").is_err());
         assert!(normalize_pg_url("nonsense").is_err());
     }

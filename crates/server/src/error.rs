@@ -52,7 +52,10 @@ impl IntoResponse for ApiError {
             Error::PayloadTooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, json!(m)),
             Error::Internal(m) => {
                 tracing::error!(error = %m, "request failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, json!("An unexpected error occurred"))
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!("An unexpected error occurred"),
+                )
             }
         };
         (status, Json(json!({ "detail": detail }))).into_response()

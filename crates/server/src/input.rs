@@ -35,9 +35,14 @@ impl<S: Send + Sync> FromRequest<S> for Body {
             Ok(v) => Ok(Body(Some(v))),
             Err(e) => {
                 let position = byte_offset(&bytes, e.line(), e.column());
-                Err(FieldError::new("json_invalid", vec![json!("body"), json!(position)], "JSON decode error", json!({}))
-                    .with_ctx(json!({"error": e.to_string()}))
-                    .into())
+                Err(FieldError::new(
+                    "json_invalid",
+                    vec![json!("body"), json!(position)],
+                    "JSON decode error",
+                    json!({}),
+                )
+                .with_ctx(json!({"error": e.to_string()}))
+                .into())
             }
         }
     }
@@ -66,8 +71,14 @@ impl<'a> Fields<'a> {
     /// A body that must be present (`required`) or may be absent (treated as `{}`).
     pub fn of(body: &'a Option<Value>, required: bool) -> Result<Fields<'a>, ApiError> {
         match body {
-            Some(Value::Object(map)) => Ok(Fields { map, errors: vec![] }),
-            None | Some(Value::Null) if !required => Ok(Fields { map: &EMPTY, errors: vec![] }),
+            Some(Value::Object(map)) => Ok(Fields {
+                map,
+                errors: vec![],
+            }),
+            None | Some(Value::Null) if !required => Ok(Fields {
+                map: &EMPTY,
+                errors: vec![],
+            }),
             None | Some(Value::Null) => Err(validate::missing(loc(&["body"]), &Value::Null).into()),
             Some(other) => Err(FieldError::new(
                 "model_attributes_type",
@@ -92,7 +103,8 @@ impl<'a> Fields<'a> {
         let value = self.get("id").or_else(|| self.get("name"));
         match value {
             None => {
-                self.errors.push(validate::missing(loc(&["body", "id"]), &self.body()));
+                self.errors
+                    .push(validate::missing(loc(&["body", "id"]), &self.body()));
                 None
             }
             Some(Value::String(s)) => match validate::name(s, loc(&["body", "id"])) {
@@ -103,7 +115,8 @@ impl<'a> Fields<'a> {
                 }
             },
             Some(other) => {
-                self.errors.push(validate::string_type(loc(&["body", "id"]), other));
+                self.errors
+                    .push(validate::string_type(loc(&["body", "id"]), other));
                 None
             }
         }
@@ -129,7 +142,8 @@ impl<'a> Fields<'a> {
             None | Some(Value::Null) => None,
             Some(Value::Object(m)) => Some(m.clone()),
             Some(other) => {
-                self.errors.push(validate::dict_type(loc(&["body", key]), other));
+                self.errors
+                    .push(validate::dict_type(loc(&["body", key]), other));
                 None
             }
         }
@@ -137,7 +151,12 @@ impl<'a> Fields<'a> {
 
     /// A configuration object: stored without its null top-level values.
     pub fn configuration(&mut self, key: &str) -> Option<Json> {
-        self.object(key).map(|m| m.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, validate::strip_nul(v))).collect())
+        self.object(key).map(|m| {
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, validate::strip_nul(v)))
+                .collect()
+        })
     }
 
     /// The `filters` object of list bodies.
@@ -146,7 +165,8 @@ impl<'a> Fields<'a> {
             None | Some(Value::Null) => None,
             Some(v @ Value::Object(_)) => Some(v.clone()),
             Some(other) => {
-                self.errors.push(validate::dict_type(loc(&["body", "filters"]), other));
+                self.errors
+                    .push(validate::dict_type(loc(&["body", "filters"]), other));
                 None
             }
         }
@@ -157,7 +177,8 @@ impl<'a> Fields<'a> {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
             Some(other) => {
-                self.errors.push(validate::string_type(loc(&["body", key]), other));
+                self.errors
+                    .push(validate::string_type(loc(&["body", key]), other));
                 None
             }
         }
@@ -166,13 +187,14 @@ impl<'a> Fields<'a> {
     /// A `{peer_id: SessionPeerConfig}` map at `key` (or the whole body when `key` is empty).
     pub fn peer_map(&mut self, key: &str) -> Option<Vec<(String, SessionPeerConfig)>> {
         let (value, base) = if key.is_empty() {
-            (Some(&*self.map).map(|m| m as &Map<String, Value>), vec![json!("body")])
+            (Some(self.map), vec![json!("body")])
         } else {
             match self.get(key) {
                 None | Some(Value::Null) => return None,
                 Some(Value::Object(m)) => (Some(m), loc(&["body", key])),
                 Some(other) => {
-                    self.errors.push(validate::dict_type(loc(&["body", key]), other));
+                    self.errors
+                        .push(validate::dict_type(loc(&["body", key]), other));
                     return None;
                 }
             }
@@ -182,10 +204,6 @@ impl<'a> Fields<'a> {
         for (peer, config) in map {
             let mut at = base.clone();
             at.push(json!(peer));
-            if let Err(e) = validate::name(peer, at.clone()) {
-                self.errors.push(e);
-                continue;
-            }
             match peer_config(config, at) {
                 Ok(c) => out.push((peer.clone(), c)),
                 Err(mut e) => self.errors.append(&mut e),
@@ -195,20 +213,26 @@ impl<'a> Fields<'a> {
     }
 
     pub fn finish(self) -> Result<(), ApiError> {
-        if self.errors.is_empty() { Ok(()) } else { Err(self.errors.into()) }
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(self.errors.into())
+        }
     }
 }
 
 /// Parses a `SessionPeerConfig` object; unknown keys are ignored as the reference does.
 pub fn peer_config(value: &Value, at: Vec<Value>) -> Result<SessionPeerConfig, Vec<FieldError>> {
     let Value::Object(map) = value else {
-        return Err(vec![FieldError::new(
-            "model_type",
-            at,
-            "Input should be a valid dictionary or instance of SessionPeerConfig",
-            value.clone(),
-        )
-        .with_ctx(json!({"class_name": "SessionPeerConfig"}))]);
+        return Err(vec![
+            FieldError::new(
+                "model_type",
+                at,
+                "Input should be a valid dictionary or instance of SessionPeerConfig",
+                value.clone(),
+            )
+            .with_ctx(json!({"class_name": "SessionPeerConfig"})),
+        ]);
     };
     let mut errors = vec![];
     let mut flag = |key: &str| -> Option<bool> {
@@ -219,14 +243,26 @@ pub fn peer_config(value: &Value, at: Vec<Value>) -> Result<SessionPeerConfig, V
                 None => {
                     let mut l = at.clone();
                     l.push(json!(key));
-                    errors.push(FieldError::new("bool_parsing", l, "Input should be a valid boolean, unable to interpret input", v.clone()));
+                    errors.push(FieldError::new(
+                        "bool_parsing",
+                        l,
+                        "Input should be a valid boolean, unable to interpret input",
+                        v.clone(),
+                    ));
                     None
                 }
             },
         }
     };
-    let config = SessionPeerConfig { observe_me: flag("observe_me"), observe_others: flag("observe_others") };
-    if errors.is_empty() { Ok(config) } else { Err(errors) }
+    let config = SessionPeerConfig {
+        observe_me: flag("observe_me"),
+        observe_others: flag("observe_others"),
+    };
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(errors)
+    }
 }
 
 /// pydantic's lax boolean: JSON booleans, 0/1 and the usual words.
@@ -267,27 +303,57 @@ impl Params {
         self.0.get(key).cloned()
     }
 
-    pub fn int(&self, key: &str, default: i64, min: Option<i64>, max: Option<i64>) -> Result<i64, FieldError> {
-        let Some(raw) = self.0.get(key) else { return Ok(default) };
+    pub fn int(
+        &self,
+        key: &str,
+        default: i64,
+        min: Option<i64>,
+        max: Option<i64>,
+    ) -> Result<i64, FieldError> {
+        let Some(raw) = self.0.get(key) else {
+            return Ok(default);
+        };
         let at = loc(&["query", key]);
         let n: i64 = raw.trim().parse().map_err(|_| {
-            FieldError::new("int_parsing", at.clone(), "Input should be a valid integer, unable to parse string as an integer", json!(raw))
+            FieldError::new(
+                "int_parsing",
+                at.clone(),
+                "Input should be a valid integer, unable to parse string as an integer",
+                json!(raw),
+            )
         })?;
         if let Some(min) = min.filter(|m| n < *m) {
-            return Err(FieldError::new("greater_than_equal", at, format!("Input should be greater than or equal to {min}"), json!(raw))
-                .with_ctx(json!({"ge": min})));
+            return Err(FieldError::new(
+                "greater_than_equal",
+                at,
+                format!("Input should be greater than or equal to {min}"),
+                json!(raw),
+            )
+            .with_ctx(json!({"ge": min})));
         }
         if let Some(max) = max.filter(|m| n > *m) {
-            return Err(FieldError::new("less_than_equal", at, format!("Input should be less than or equal to {max}"), json!(raw))
-                .with_ctx(json!({"le": max})));
+            return Err(FieldError::new(
+                "less_than_equal",
+                at,
+                format!("Input should be less than or equal to {max}"),
+                json!(raw),
+            )
+            .with_ctx(json!({"le": max})));
         }
         Ok(n)
     }
 
     pub fn bool(&self, key: &str, default: bool) -> Result<bool, FieldError> {
-        let Some(raw) = self.0.get(key) else { return Ok(default) };
+        let Some(raw) = self.0.get(key) else {
+            return Ok(default);
+        };
         parse_bool_str(raw).ok_or_else(|| {
-            FieldError::new("bool_parsing", loc(&["query", key]), "Input should be a valid boolean, unable to interpret input", json!(raw))
+            FieldError::new(
+                "bool_parsing",
+                loc(&["query", key]),
+                "Input should be a valid boolean, unable to interpret input",
+                json!(raw),
+            )
         })
     }
 
@@ -298,9 +364,18 @@ impl Params {
         let reverse = self.bool("reverse", false);
         match (page, size, reverse) {
             (Ok(page), Ok(size), Ok(reverse)) => Ok((PageRequest { page, size }, reverse)),
-            (p, s, r) => Err([p.err(), s.err(), r.err()].into_iter().flatten().collect::<Vec<_>>().into()),
+            (p, s, r) => Err([p.err(), s.err(), r.err()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .into()),
         }
     }
+}
+
+/// Rejects implicitly created peer names the way the reference does (a 422 string).
+pub fn peer_names(members: &[(String, SessionPeerConfig)]) -> Result<(), ApiError> {
+    validate::new_peer_names(members.iter().map(|(name, _)| name.as_str())).map_err(ApiError::from)
 }
 
 /// Checks a name taken from the path before it can create a resource.

@@ -30,6 +30,9 @@ const DOCS_PAGE: &str = r#"<!doctype html>
 
 pub fn router(doc: Document) -> Router<AppState> {
     Router::new()
-        .route("/openapi.json", get(move || async move { Json(doc.clone()) }))
+        .route(
+            "/openapi.json",
+            get(move || async move { Json(doc.clone()) }),
+        )
         .route("/docs", get(|| async { Html(DOCS_PAGE) }))
 }

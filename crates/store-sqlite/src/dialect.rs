@@ -1,9 +1,9 @@
 //! SQLite rendering of the shared filter language, and the paginated list helper.
 
+use engram_core::Result;
 use engram_core::filter::{Cmp, Column, Filter};
 use engram_core::filter_sql::{Bind, Dialect, render};
 use engram_core::model::{ListQuery, Page};
-use engram_core::Result;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, Row, params_from_iter};
 use serde_json::Value;
@@ -19,8 +19,17 @@ pub struct Sqlite<'a> {
 }
 
 impl<'a> Sqlite<'a> {
-    pub fn new(columns: fn(Column) -> &'static str, workspace: &'a str, binds: Vec<SqlValue>) -> Self {
-        Sqlite { columns, workspace, binds, aliases: 0 }
+    pub fn new(
+        columns: fn(Column) -> &'static str,
+        workspace: &'a str,
+        binds: Vec<SqlValue>,
+    ) -> Self {
+        Sqlite {
+            columns,
+            workspace,
+            binds,
+            aliases: 0,
+        }
     }
 
     fn alias(&mut self) -> String {
@@ -64,7 +73,9 @@ impl<'a> Sqlite<'a> {
                     let j = self.alias();
                     let key = self.bind(Bind::Text(k.clone()));
                     let m = self.element_matches(&j, v);
-                    parts.push(format!("EXISTS (SELECT 1 FROM json_each({expr}) {j} WHERE {j}.key = {key} AND {m})"));
+                    parts.push(format!(
+                        "EXISTS (SELECT 1 FROM json_each({expr}) {j} WHERE {j}.key = {key} AND {m})"
+                    ));
                 }
             }
             Value::Array(items) => {
@@ -72,13 +83,17 @@ impl<'a> Sqlite<'a> {
                 for v in items {
                     let j = self.alias();
                     let m = self.element_matches(&j, v);
-                    parts.push(format!("EXISTS (SELECT 1 FROM json_each({expr}) {j} WHERE {m})"));
+                    parts.push(format!(
+                        "EXISTS (SELECT 1 FROM json_each({expr}) {j} WHERE {m})"
+                    ));
                 }
             }
             other => {
                 let j = self.alias();
                 let m = self.element_matches(&j, other);
-                parts.push(format!("EXISTS (SELECT 1 FROM json_each({expr}) {j} WHERE {m})"));
+                parts.push(format!(
+                    "EXISTS (SELECT 1 FROM json_each({expr}) {j} WHERE {m})"
+                ));
             }
         }
         format!("({})", parts.join(" AND "))
@@ -111,7 +126,9 @@ impl Dialect for Sqlite<'_> {
     fn json_number(&mut self, expr: &str, key: &str) -> String {
         let j = self.alias();
         let k = self.bind(Bind::Text(key.to_string()));
-        format!("(SELECT {j}.value FROM json_each({expr}) {j} WHERE {j}.key = {k} AND {j}.type IN ('integer', 'real'))")
+        format!(
+            "(SELECT {j}.value FROM json_each({expr}) {j} WHERE {j}.key = {k} AND {j}.type IN ('integer', 'real'))"
+        )
     }
 
     fn json_text(&mut self, expr: &str, key: &str) -> String {

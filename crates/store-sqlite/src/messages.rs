@@ -1,9 +1,9 @@
 //! Message rows.
 
+use engram_core::Result;
 use engram_core::filter::Column;
 use engram_core::model::{Json, ListQuery, Message, NewMessage, Page, SessionPeerConfig};
 use engram_core::time::now_micros;
-use engram_core::Result;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -11,7 +11,12 @@ use crate::dialect::list_page;
 use crate::rows::{self, MESSAGE_COLS, json_text};
 use crate::{db_err, peers, sessions};
 
-pub fn create(conn: &Connection, workspace: &str, session: &str, batch: Vec<NewMessage>) -> Result<Vec<Message>> {
+pub fn create(
+    conn: &Connection,
+    workspace: &str,
+    session: &str,
+    batch: Vec<NewMessage>,
+) -> Result<Vec<Message>> {
     let (live, _) = sessions::ensure(conn, workspace, session)?;
     let default_config = SessionPeerConfig::default().to_json();
     let mut authors: Vec<&str> = batch.iter().map(|m| m.peer.as_str()).collect();
@@ -24,7 +29,9 @@ pub fn create(conn: &Connection, workspace: &str, session: &str, batch: Vec<NewM
     // The session row's counter hands out gap-free sequence numbers; it is
     // updated in the same transaction, so a failed request leaves no gap.
     let last: i64 = conn
-        .prepare_cached("UPDATE sessions SET last_seq = last_seq + ?1 WHERE id = ?2 RETURNING last_seq")
+        .prepare_cached(
+            "UPDATE sessions SET last_seq = last_seq + ?1 WHERE id = ?2 RETURNING last_seq",
+        )
         .map_err(db_err)?
         .query_row(params![batch.len() as i64, live.id], |r| r.get(0))
         .map_err(db_err)?;
@@ -78,7 +85,12 @@ fn columns(c: Column) -> &'static str {
     }
 }
 
-pub fn list(conn: &Connection, workspace: &str, session: &str, query: &ListQuery) -> Result<Page<Message>> {
+pub fn list(
+    conn: &Connection,
+    workspace: &str,
+    session: &str,
+    query: &ListQuery,
+) -> Result<Page<Message>> {
     let Some(live) = sessions::find(conn, workspace, session)? else {
         return Ok(Page::new(vec![], 0, query.page));
     };
@@ -95,8 +107,15 @@ pub fn list(conn: &Connection, workspace: &str, session: &str, query: &ListQuery
     )
 }
 
-pub fn get(conn: &Connection, workspace: &str, session: &str, public_id: &str) -> Result<Option<Message>> {
-    let Some(live) = sessions::find(conn, workspace, session)? else { return Ok(None) };
+pub fn get(
+    conn: &Connection,
+    workspace: &str,
+    session: &str,
+    public_id: &str,
+) -> Result<Option<Message>> {
+    let Some(live) = sessions::find(conn, workspace, session)? else {
+        return Ok(None);
+    };
     conn.prepare_cached(&format!(
         "SELECT {MESSAGE_COLS} FROM messages m WHERE m.workspace_id = ?1 AND m.session_id = ?2 AND m.public_id = ?3"
     ))
@@ -113,7 +132,9 @@ pub fn update_metadata(
     public_id: &str,
     metadata: Json,
 ) -> Result<Option<Message>> {
-    let Some(live) = sessions::find(conn, workspace, session)? else { return Ok(None) };
+    let Some(live) = sessions::find(conn, workspace, session)? else {
+        return Ok(None);
+    };
     let changed = conn
         .prepare_cached("UPDATE messages SET metadata = ?1 WHERE workspace_id = ?2 AND session_id = ?3 AND public_id = ?4")
         .map_err(db_err)?
@@ -126,9 +147,16 @@ pub fn update_metadata(
 }
 
 /// Walks back from the newest message in chunks until the budget is spent.
-pub fn recent(conn: &Connection, workspace: &str, session: &str, budget: i64) -> Result<Vec<Message>> {
+pub fn recent(
+    conn: &Connection,
+    workspace: &str,
+    session: &str,
+    budget: i64,
+) -> Result<Vec<Message>> {
     const CHUNK: i64 = 256;
-    let Some(live) = sessions::find(conn, workspace, session)? else { return Ok(vec![]) };
+    let Some(live) = sessions::find(conn, workspace, session)? else {
+        return Ok(vec![]);
+    };
     if budget <= 0 {
         return Ok(vec![]);
     }
@@ -144,7 +172,9 @@ pub fn recent(conn: &Connection, workspace: &str, session: &str, budget: i64) ->
     'outer: loop {
         let to_message = rows::message(workspace);
         let chunk = stmt
-            .query_map(params![live.ws_id, live.id, before, CHUNK], |r| Ok((to_message(r)?, r.get::<_, i64>(7)?)))
+            .query_map(params![live.ws_id, live.id, before, CHUNK], |r| {
+                Ok((to_message(r)?, r.get::<_, i64>(7)?))
+            })
             .map_err(db_err)?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(db_err)?;

@@ -13,11 +13,13 @@ pub fn run(conn: &Connection) -> Result<()> {
         .map_err(db_err)? as usize;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         let version = i + 1;
-        conn.execute_batch(&format!("BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {version}; COMMIT;"))
-            .map_err(|e| {
-                let _ = conn.execute_batch("ROLLBACK");
-                db_err(e)
-            })?;
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {version}; COMMIT;"
+        ))
+        .map_err(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            db_err(e)
+        })?;
     }
     Ok(())
 }

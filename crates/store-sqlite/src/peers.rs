@@ -12,22 +12,29 @@ use crate::dialect::list_page;
 use crate::rows::{self, PEER_COLS, json_text};
 use crate::{db_err, workspaces};
 
-pub fn find(conn: &Connection, ws_id: i64, workspace: &str, name: &str) -> Result<Option<(i64, Peer)>> {
-    conn.prepare_cached(&format!("SELECT p.id, {PEER_COLS} FROM peers p WHERE p.workspace_id = ?1 AND p.name = ?2"))
-        .map_err(db_err)?
-        .query_row(params![ws_id, name], |r| {
-            let id: i64 = r.get(0)?;
-            let peer = Peer {
-                id: r.get(1)?,
-                workspace_id: workspace.to_string(),
-                metadata: rows::json(&r.get::<_, String>(2)?),
-                configuration: rows::json(&r.get::<_, String>(3)?),
-                created_at: r.get(4)?,
-            };
-            Ok((id, peer))
-        })
-        .optional()
-        .map_err(db_err)
+pub fn find(
+    conn: &Connection,
+    ws_id: i64,
+    workspace: &str,
+    name: &str,
+) -> Result<Option<(i64, Peer)>> {
+    conn.prepare_cached(&format!(
+        "SELECT p.id, {PEER_COLS} FROM peers p WHERE p.workspace_id = ?1 AND p.name = ?2"
+    ))
+    .map_err(db_err)?
+    .query_row(params![ws_id, name], |r| {
+        let id: i64 = r.get(0)?;
+        let peer = Peer {
+            id: r.get(1)?,
+            workspace_id: workspace.to_string(),
+            metadata: rows::json(&r.get::<_, String>(2)?),
+            configuration: rows::json(&r.get::<_, String>(3)?),
+            created_at: r.get(4)?,
+        };
+        Ok((id, peer))
+    })
+    .optional()
+    .map_err(db_err)
 }
 
 pub fn id_of(conn: &Connection, ws_id: i64, name: &str) -> Result<Option<i64>> {
@@ -67,7 +74,8 @@ pub fn get_or_create(conn: &Connection, workspace: &str, new: NewPeer) -> Result
             .execute(params![json_text(configuration), id])
             .map_err(db_err)?;
     }
-    let (_, peer) = find(conn, ws_id, workspace, &new.name)?.ok_or_else(|| Error::internal("peer vanished"))?;
+    let (_, peer) =
+        find(conn, ws_id, workspace, &new.name)?.ok_or_else(|| Error::internal("peer vanished"))?;
     Ok((peer, !existed))
 }
 
@@ -98,13 +106,24 @@ pub fn list(conn: &Connection, workspace: &str, query: &ListQuery) -> Result<Pag
 }
 
 fn card_key(observer: &str, observed: &str) -> String {
-    if observer == observed { "peer_card".into() } else { format!("{observed}_peer_card") }
+    if observer == observed {
+        "peer_card".into()
+    } else {
+        format!("{observed}_peer_card")
+    }
 }
 
-pub fn get_card(conn: &Connection, workspace: &str, observer: &str, observed: &str) -> Result<Option<Vec<String>>> {
+pub fn get_card(
+    conn: &Connection,
+    workspace: &str,
+    observer: &str,
+    observed: &str,
+) -> Result<Option<Vec<String>>> {
     let internal: Option<String> = match workspaces::id_of(conn, workspace)? {
         Some(ws_id) => conn
-            .prepare_cached("SELECT internal_metadata FROM peers WHERE workspace_id = ?1 AND name = ?2")
+            .prepare_cached(
+                "SELECT internal_metadata FROM peers WHERE workspace_id = ?1 AND name = ?2",
+            )
             .map_err(db_err)?
             .query_row(params![ws_id, observer], |r| r.get(0))
             .optional()
@@ -113,24 +132,45 @@ pub fn get_card(conn: &Connection, workspace: &str, observer: &str, observed: &s
     };
     let internal = internal.ok_or_else(|| Error::peer_not_found(workspace, observer))?;
     let map: Json = rows::json(&internal);
-    Ok(map.get(&card_key(observer, observed)).and_then(|v| serde_json::from_value(v.clone()).ok()))
+    Ok(map
+        .get(&card_key(observer, observed))
+        .and_then(|v| serde_json::from_value(v.clone()).ok()))
 }
 
-pub fn set_card(conn: &Connection, workspace: &str, observer: &str, observed: &str, card: Vec<String>) -> Result<()> {
+pub fn set_card(
+    conn: &Connection,
+    workspace: &str,
+    observer: &str,
+    observed: &str,
+    card: Vec<String>,
+) -> Result<()> {
     let ws_id = workspaces::ensure(conn, workspace)?;
     let id = ensure(conn, ws_id, observer)?;
     let internal: String = conn
-        .query_row("SELECT internal_metadata FROM peers WHERE id = ?1", [id], |r| r.get(0))
+        .query_row(
+            "SELECT internal_metadata FROM peers WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
         .map_err(db_err)?;
     let mut map = rows::json(&internal);
     map.insert(card_key(observer, observed), Value::from(card));
-    conn.execute("UPDATE peers SET internal_metadata = ?1 WHERE id = ?2", params![json_text(&map), id])
-        .map_err(db_err)?;
+    conn.execute(
+        "UPDATE peers SET internal_metadata = ?1 WHERE id = ?2",
+        params![json_text(&map), id],
+    )
+    .map_err(db_err)?;
     Ok(())
 }
 
 /// Inserts a membership or rejoins a member who left; active members keep their config.
-pub fn join(conn: &Connection, ws_id: i64, session_id: i64, peer_id: i64, config: &Value) -> Result<()> {
+pub fn join(
+    conn: &Connection,
+    ws_id: i64,
+    session_id: i64,
+    peer_id: i64,
+    config: &Value,
+) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO session_peers (workspace_id, session_id, peer_id, configuration, joined_at, left_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, NULL) \

@@ -14,7 +14,10 @@ pub struct ReadPool {
 impl ReadPool {
     pub fn new(conns: Vec<Connection>) -> Arc<ReadPool> {
         let n = conns.len();
-        Arc::new(ReadPool { conns: Mutex::new(conns), permits: Semaphore::new(n) })
+        Arc::new(ReadPool {
+            conns: Mutex::new(conns),
+            permits: Semaphore::new(n),
+        })
     }
 
     pub async fn read<T, F>(self: &Arc<Self>, f: F) -> Result<T>
@@ -25,7 +28,12 @@ impl ReadPool {
         let permit = self.permits.acquire().await.map_err(Error::internal)?;
         let pool = Arc::clone(self);
         let result = tokio::task::spawn_blocking(move || {
-            let conn = pool.conns.lock().expect("pool lock").pop().expect("a permit implies a free connection");
+            let conn = pool
+                .conns
+                .lock()
+                .expect("pool lock")
+                .pop()
+                .expect("a permit implies a free connection");
             // A read transaction gives multi-statement reads (count + page) one snapshot.
             let out = conn
                 .execute_batch("BEGIN")

@@ -23,7 +23,9 @@ pub struct Live {
 
 /// The live (not deleted) session with this name.
 pub fn find(conn: &Connection, workspace: &str, name: &str) -> Result<Option<Live>> {
-    let Some(ws_id) = workspaces::id_of(conn, workspace)? else { return Ok(None) };
+    let Some(ws_id) = workspaces::id_of(conn, workspace)? else {
+        return Ok(None);
+    };
     conn.prepare_cached(&format!(
         "SELECT s.id, {SESSION_COLS} FROM sessions s WHERE s.workspace_id = ?1 AND s.name = ?2 AND s.deleted_at IS NULL"
     ))
@@ -68,12 +70,20 @@ pub fn ensure(conn: &Connection, workspace: &str, name: &str) -> Result<(Live, b
 fn save(conn: &Connection, live: &Live) -> Result<()> {
     conn.prepare_cached("UPDATE sessions SET metadata = ?1, configuration = ?2 WHERE id = ?3")
         .map_err(db_err)?
-        .execute(params![json_text(&live.session.metadata), json_text(&live.session.configuration), live.id])
+        .execute(params![
+            json_text(&live.session.metadata),
+            json_text(&live.session.configuration),
+            live.id
+        ])
         .map_err(db_err)?;
     Ok(())
 }
 
-pub fn get_or_create(conn: &Connection, workspace: &str, new: NewSession) -> Result<(Session, bool)> {
+pub fn get_or_create(
+    conn: &Connection,
+    workspace: &str,
+    new: NewSession,
+) -> Result<(Session, bool)> {
     let (mut live, created) = ensure(conn, workspace, &new.name)?;
     if let Some(metadata) = new.changes.metadata {
         live.session.metadata = metadata;
@@ -86,7 +96,11 @@ pub fn get_or_create(conn: &Connection, workspace: &str, new: NewSession) -> Res
     Ok((live.session, created))
 }
 
-fn upsert_members(conn: &Connection, live: &Live, members: &[(String, SessionPeerConfig)]) -> Result<()> {
+fn upsert_members(
+    conn: &Connection,
+    live: &Live,
+    members: &[(String, SessionPeerConfig)],
+) -> Result<()> {
     if members.is_empty() {
         return Ok(());
     }
@@ -140,7 +154,12 @@ pub fn list(conn: &Connection, workspace: &str, query: &ListQuery) -> Result<Pag
     )
 }
 
-pub fn list_for_peer(conn: &Connection, workspace: &str, peer: &str, query: &ListQuery) -> Result<Page<Session>> {
+pub fn list_for_peer(
+    conn: &Connection,
+    workspace: &str,
+    peer: &str,
+    query: &ListQuery,
+) -> Result<Page<Session>> {
     let Some(ws_id) = workspaces::id_of(conn, workspace)? else {
         return Ok(Page::new(vec![], 0, query.page));
     };
@@ -198,7 +217,12 @@ pub fn set_members(
     Ok(live.session)
 }
 
-pub fn remove_members(conn: &Connection, workspace: &str, session: &str, names: Vec<String>) -> Result<Session> {
+pub fn remove_members(
+    conn: &Connection,
+    workspace: &str,
+    session: &str,
+    names: Vec<String>,
+) -> Result<Session> {
     let live = require(conn, workspace, session)?;
     let now = now_micros();
     for name in names {
@@ -214,11 +238,20 @@ pub fn remove_members(conn: &Connection, workspace: &str, session: &str, names: 
     Ok(live.session)
 }
 
-pub fn list_members(conn: &Connection, workspace: &str, session: &str, page: PageRequest) -> Result<Page<Peer>> {
+pub fn list_members(
+    conn: &Connection,
+    workspace: &str,
+    session: &str,
+    page: PageRequest,
+) -> Result<Page<Peer>> {
     let Some(live) = find(conn, workspace, session)? else {
         return Ok(Page::new(vec![], 0, page));
     };
-    let query = ListQuery { filter: None, page, reverse: false };
+    let query = ListQuery {
+        filter: None,
+        page,
+        reverse: false,
+    };
     list_page(
         conn,
         peers::columns,
@@ -243,11 +276,19 @@ fn membership(conn: &Connection, live: &Live, peer_id: i64) -> Result<Option<Ses
     Ok(text.map(|t| SessionPeerConfig::from_json(&serde_json::from_str(&t).unwrap_or_default())))
 }
 
-pub fn get_member_config(conn: &Connection, workspace: &str, session: &str, peer: &str) -> Result<SessionPeerConfig> {
+pub fn get_member_config(
+    conn: &Connection,
+    workspace: &str,
+    session: &str,
+    peer: &str,
+) -> Result<SessionPeerConfig> {
     let live = require(conn, workspace, session)?;
-    let peer_id = peers::id_of(conn, live.ws_id, peer)?.ok_or_else(|| Error::peer_not_found(workspace, peer))?;
+    let peer_id = peers::id_of(conn, live.ws_id, peer)?
+        .ok_or_else(|| Error::peer_not_found(workspace, peer))?;
     membership(conn, &live, peer_id)?.ok_or_else(|| {
-        Error::NotFound(format!("Session peer {peer} not found in session {session} in workspace {workspace}"))
+        Error::NotFound(format!(
+            "Session peer {peer} not found in session {session} in workspace {workspace}"
+        ))
     })
 }
 
@@ -259,8 +300,11 @@ pub fn set_member_config(
     config: SessionPeerConfig,
 ) -> Result<()> {
     let live = require(conn, workspace, session)?;
-    let peer_id = peers::id_of(conn, live.ws_id, peer)?.ok_or_else(|| Error::peer_not_found(workspace, peer))?;
-    let merged = membership(conn, &live, peer_id)?.unwrap_or_default().merged(config);
+    let peer_id = peers::id_of(conn, live.ws_id, peer)?
+        .ok_or_else(|| Error::peer_not_found(workspace, peer))?;
+    let merged = membership(conn, &live, peer_id)?
+        .unwrap_or_default()
+        .merged(config);
     conn.prepare_cached(
         "INSERT INTO session_peers (workspace_id, session_id, peer_id, configuration, joined_at, left_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, NULL) ON CONFLICT (workspace_id, session_id, peer_id) DO UPDATE SET \
@@ -272,7 +316,12 @@ pub fn set_member_config(
     check_observers(conn, &live)
 }
 
-pub fn clone(conn: &Connection, workspace: &str, session: &str, cutoff: Option<&str>) -> Result<Session> {
+pub fn clone(
+    conn: &Connection,
+    workspace: &str,
+    session: &str,
+    cutoff: Option<&str>,
+) -> Result<Session> {
     let source = require(conn, workspace, session)?;
     let last_seq: i64 = match cutoff {
         None => conn
@@ -313,7 +362,9 @@ pub fn clone(conn: &Connection, workspace: &str, session: &str, cutoff: Option<&
         .prepare("SELECT seq_in_session FROM messages WHERE workspace_id = ?1 AND session_id = ?2 AND seq_in_session <= ?3 ORDER BY seq_in_session")
         .map_err(db_err)?;
     let seqs = select
-        .query_map(params![source.ws_id, source.id, last_seq], |r| r.get::<_, i64>(0))
+        .query_map(params![source.ws_id, source.id, last_seq], |r| {
+            r.get::<_, i64>(0)
+        })
         .map_err(db_err)?
         .collect::<rusqlite::Result<Vec<i64>>>()
         .map_err(db_err)?;
@@ -325,8 +376,16 @@ pub fn clone(conn: &Connection, workspace: &str, session: &str, cutoff: Option<&
         )
         .map_err(db_err)?;
     for seq in seqs {
-        copy.execute(params![source.ws_id, source.id, new_id, ids::new_public_id(), name, now, seq])
-            .map_err(db_err)?;
+        copy.execute(params![
+            source.ws_id,
+            source.id,
+            new_id,
+            ids::new_public_id(),
+            name,
+            now,
+            seq
+        ])
+        .map_err(db_err)?;
     }
     Ok(require(conn, workspace, &name)?.session)
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use engram_core::model::{
-    Changes, Json, ListQuery, Message, NewMessage, NewPeer, NewSession, NewWorkspace, Page, PageRequest, Peer,
-    Session, SessionPeerConfig, Workspace,
+    Changes, Json, ListQuery, Message, NewMessage, NewPeer, NewSession, NewWorkspace, Page,
+    PageRequest, Peer, Session, SessionPeerConfig, Workspace,
 };
 use engram_core::store::{MembershipMode, Store};
 use engram_core::{Error, Result};
@@ -42,12 +42,18 @@ impl SqliteStore {
         migrate::run(&writer_conn)?;
         let readers = (0..READERS)
             .map(|_| {
-                let c = open(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+                let c = open(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
                 c.execute_batch("PRAGMA query_only = ON").map_err(db_err)?;
                 Ok(c)
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(SqliteStore { writer: Writer::spawn(writer_conn), readers: ReadPool::new(readers) })
+        Ok(SqliteStore {
+            writer: Writer::spawn(writer_conn),
+            readers: ReadPool::new(readers),
+        })
     }
 }
 
@@ -58,56 +64,103 @@ fn owned(s: &str) -> String {
 #[async_trait]
 impl Store for SqliteStore {
     async fn get_or_create_workspace(&self, new: NewWorkspace) -> Result<(Workspace, bool)> {
-        self.writer.write(move |c| workspaces::get_or_create(c, new)).await
+        self.writer
+            .write(move |c| workspaces::get_or_create(c, new))
+            .await
     }
 
     async fn update_workspace(&self, name: &str, changes: Changes) -> Result<Workspace> {
         let name = owned(name);
-        self.writer.write(move |c| workspaces::update(c, &name, changes)).await
+        self.writer
+            .write(move |c| workspaces::update(c, &name, changes))
+            .await
     }
 
     async fn list_workspaces(&self, query: ListQuery) -> Result<Page<Workspace>> {
-        self.readers.read(move |c| workspaces::list(c, &query)).await
+        self.readers
+            .read(move |c| workspaces::list(c, &query))
+            .await
     }
 
     async fn get_or_create_peer(&self, workspace: &str, new: NewPeer) -> Result<(Peer, bool)> {
         let ws = owned(workspace);
-        self.writer.write(move |c| peers::get_or_create(c, &ws, new)).await
+        self.writer
+            .write(move |c| peers::get_or_create(c, &ws, new))
+            .await
     }
 
     async fn list_peers(&self, workspace: &str, query: ListQuery) -> Result<Page<Peer>> {
         let ws = owned(workspace);
-        self.readers.read(move |c| peers::list(c, &ws, &query)).await
+        self.readers
+            .read(move |c| peers::list(c, &ws, &query))
+            .await
     }
 
-    async fn list_peer_sessions(&self, workspace: &str, peer: &str, query: ListQuery) -> Result<Page<Session>> {
+    async fn list_peer_sessions(
+        &self,
+        workspace: &str,
+        peer: &str,
+        query: ListQuery,
+    ) -> Result<Page<Session>> {
         let (ws, peer) = (owned(workspace), owned(peer));
-        self.readers.read(move |c| sessions::list_for_peer(c, &ws, &peer, &query)).await
+        self.readers
+            .read(move |c| sessions::list_for_peer(c, &ws, &peer, &query))
+            .await
     }
 
-    async fn get_peer_card(&self, workspace: &str, observer: &str, observed: &str) -> Result<Option<Vec<String>>> {
+    async fn get_peer_card(
+        &self,
+        workspace: &str,
+        observer: &str,
+        observed: &str,
+    ) -> Result<Option<Vec<String>>> {
         let (ws, observer, observed) = (owned(workspace), owned(observer), owned(observed));
-        self.readers.read(move |c| peers::get_card(c, &ws, &observer, &observed)).await
+        self.readers
+            .read(move |c| peers::get_card(c, &ws, &observer, &observed))
+            .await
     }
 
-    async fn set_peer_card(&self, workspace: &str, observer: &str, observed: &str, card: Vec<String>) -> Result<()> {
+    async fn set_peer_card(
+        &self,
+        workspace: &str,
+        observer: &str,
+        observed: &str,
+        card: Vec<String>,
+    ) -> Result<()> {
         let (ws, observer, observed) = (owned(workspace), owned(observer), owned(observed));
-        self.writer.write(move |c| peers::set_card(c, &ws, &observer, &observed, card)).await
+        self.writer
+            .write(move |c| peers::set_card(c, &ws, &observer, &observed, card))
+            .await
     }
 
-    async fn get_or_create_session(&self, workspace: &str, new: NewSession) -> Result<(Session, bool)> {
+    async fn get_or_create_session(
+        &self,
+        workspace: &str,
+        new: NewSession,
+    ) -> Result<(Session, bool)> {
         let ws = owned(workspace);
-        self.writer.write(move |c| sessions::get_or_create(c, &ws, new)).await
+        self.writer
+            .write(move |c| sessions::get_or_create(c, &ws, new))
+            .await
     }
 
     async fn list_sessions(&self, workspace: &str, query: ListQuery) -> Result<Page<Session>> {
         let ws = owned(workspace);
-        self.readers.read(move |c| sessions::list(c, &ws, &query)).await
+        self.readers
+            .read(move |c| sessions::list(c, &ws, &query))
+            .await
     }
 
-    async fn clone_session(&self, workspace: &str, session: &str, cutoff: Option<&str>) -> Result<Session> {
+    async fn clone_session(
+        &self,
+        workspace: &str,
+        session: &str,
+        cutoff: Option<&str>,
+    ) -> Result<Session> {
         let (ws, s, cutoff) = (owned(workspace), owned(session), cutoff.map(owned));
-        self.writer.write(move |c| sessions::clone(c, &ws, &s, cutoff.as_deref())).await
+        self.writer
+            .write(move |c| sessions::clone(c, &ws, &s, cutoff.as_deref()))
+            .await
     }
 
     async fn set_session_peers(
@@ -118,22 +171,45 @@ impl Store for SqliteStore {
         mode: MembershipMode,
     ) -> Result<Session> {
         let (ws, s) = (owned(workspace), owned(session));
-        self.writer.write(move |c| sessions::set_members(c, &ws, &s, peers, mode)).await
+        self.writer
+            .write(move |c| sessions::set_members(c, &ws, &s, peers, mode))
+            .await
     }
 
-    async fn remove_session_peers(&self, workspace: &str, session: &str, peers: Vec<String>) -> Result<Session> {
+    async fn remove_session_peers(
+        &self,
+        workspace: &str,
+        session: &str,
+        peers: Vec<String>,
+    ) -> Result<Session> {
         let (ws, s) = (owned(workspace), owned(session));
-        self.writer.write(move |c| sessions::remove_members(c, &ws, &s, peers)).await
+        self.writer
+            .write(move |c| sessions::remove_members(c, &ws, &s, peers))
+            .await
     }
 
-    async fn list_session_peers(&self, workspace: &str, session: &str, page: PageRequest) -> Result<Page<Peer>> {
+    async fn list_session_peers(
+        &self,
+        workspace: &str,
+        session: &str,
+        page: PageRequest,
+    ) -> Result<Page<Peer>> {
         let (ws, s) = (owned(workspace), owned(session));
-        self.readers.read(move |c| sessions::list_members(c, &ws, &s, page)).await
+        self.readers
+            .read(move |c| sessions::list_members(c, &ws, &s, page))
+            .await
     }
 
-    async fn get_session_peer_config(&self, workspace: &str, session: &str, peer: &str) -> Result<SessionPeerConfig> {
+    async fn get_session_peer_config(
+        &self,
+        workspace: &str,
+        session: &str,
+        peer: &str,
+    ) -> Result<SessionPeerConfig> {
         let (ws, s, p) = (owned(workspace), owned(session), owned(peer));
-        self.readers.read(move |c| sessions::get_member_config(c, &ws, &s, &p)).await
+        self.readers
+            .read(move |c| sessions::get_member_config(c, &ws, &s, &p))
+            .await
     }
 
     async fn set_session_peer_config(
@@ -144,25 +220,48 @@ impl Store for SqliteStore {
         config: SessionPeerConfig,
     ) -> Result<()> {
         let (ws, s, p) = (owned(workspace), owned(session), owned(peer));
-        self.writer.write(move |c| sessions::set_member_config(c, &ws, &s, &p, config)).await
+        self.writer
+            .write(move |c| sessions::set_member_config(c, &ws, &s, &p, config))
+            .await
     }
 
-    async fn create_messages(&self, workspace: &str, session: &str, batch: Vec<NewMessage>) -> Result<Vec<Message>> {
+    async fn create_messages(
+        &self,
+        workspace: &str,
+        session: &str,
+        batch: Vec<NewMessage>,
+    ) -> Result<Vec<Message>> {
         if batch.is_empty() {
             return Err(Error::internal("empty message batch"));
         }
         let (ws, s) = (owned(workspace), owned(session));
-        self.writer.write(move |c| messages::create(c, &ws, &s, batch)).await
+        self.writer
+            .write(move |c| messages::create(c, &ws, &s, batch))
+            .await
     }
 
-    async fn list_messages(&self, workspace: &str, session: &str, query: ListQuery) -> Result<Page<Message>> {
+    async fn list_messages(
+        &self,
+        workspace: &str,
+        session: &str,
+        query: ListQuery,
+    ) -> Result<Page<Message>> {
         let (ws, s) = (owned(workspace), owned(session));
-        self.readers.read(move |c| messages::list(c, &ws, &s, &query)).await
+        self.readers
+            .read(move |c| messages::list(c, &ws, &s, &query))
+            .await
     }
 
-    async fn get_message(&self, workspace: &str, session: &str, id: &str) -> Result<Option<Message>> {
+    async fn get_message(
+        &self,
+        workspace: &str,
+        session: &str,
+        id: &str,
+    ) -> Result<Option<Message>> {
         let (ws, s, id) = (owned(workspace), owned(session), owned(id));
-        self.readers.read(move |c| messages::get(c, &ws, &s, &id)).await
+        self.readers
+            .read(move |c| messages::get(c, &ws, &s, &id))
+            .await
     }
 
     async fn update_message_metadata(
@@ -173,11 +272,20 @@ impl Store for SqliteStore {
         metadata: Json,
     ) -> Result<Option<Message>> {
         let (ws, s, id) = (owned(workspace), owned(session), owned(id));
-        self.writer.write(move |c| messages::update_metadata(c, &ws, &s, &id, metadata)).await
+        self.writer
+            .write(move |c| messages::update_metadata(c, &ws, &s, &id, metadata))
+            .await
     }
 
-    async fn recent_messages(&self, workspace: &str, session: &str, budget: i64) -> Result<Vec<Message>> {
+    async fn recent_messages(
+        &self,
+        workspace: &str,
+        session: &str,
+        budget: i64,
+    ) -> Result<Vec<Message>> {
         let (ws, s) = (owned(workspace), owned(session));
-        self.readers.read(move |c| messages::recent(c, &ws, &s, budget)).await
+        self.readers
+            .read(move |c| messages::recent(c, &ws, &s, budget))
+            .await
     }
 }

@@ -1,30 +1,34 @@
 //! Workspace rows.
 
 use engram_core::filter::Column;
-use engram_core::model::{Changes, Json, ListQuery, NewWorkspace, Page, Workspace, merge_top_level};
+use engram_core::model::{
+    Changes, Json, ListQuery, NewWorkspace, Page, Workspace, merge_top_level,
+};
 use engram_core::time::now_micros;
 use engram_core::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::db_err;
 use crate::dialect::list_page;
 use crate::rows::{self, WORKSPACE_COLS, json_text};
-use crate::db_err;
 
 pub fn find(conn: &Connection, name: &str) -> Result<Option<(i64, Workspace)>> {
-    conn.prepare_cached(&format!("SELECT w.id, {WORKSPACE_COLS} FROM workspaces w WHERE w.name = ?1"))
-        .map_err(db_err)?
-        .query_row([name], |r| {
-            let id: i64 = r.get(0)?;
-            let ws = Workspace {
-                id: r.get(1)?,
-                metadata: rows::json(&r.get::<_, String>(2)?),
-                configuration: rows::json(&r.get::<_, String>(3)?),
-                created_at: r.get(4)?,
-            };
-            Ok((id, ws))
-        })
-        .optional()
-        .map_err(db_err)
+    conn.prepare_cached(&format!(
+        "SELECT w.id, {WORKSPACE_COLS} FROM workspaces w WHERE w.name = ?1"
+    ))
+    .map_err(db_err)?
+    .query_row([name], |r| {
+        let id: i64 = r.get(0)?;
+        let ws = Workspace {
+            id: r.get(1)?,
+            metadata: rows::json(&r.get::<_, String>(2)?),
+            configuration: rows::json(&r.get::<_, String>(3)?),
+            created_at: r.get(4)?,
+        };
+        Ok((id, ws))
+    })
+    .optional()
+    .map_err(db_err)
 }
 
 pub fn id_of(conn: &Connection, name: &str) -> Result<Option<i64>> {
@@ -79,7 +83,11 @@ pub fn update(conn: &Connection, name: &str, changes: Changes) -> Result<Workspa
     }
     conn.prepare_cached("UPDATE workspaces SET metadata = ?1, configuration = ?2 WHERE id = ?3")
         .map_err(db_err)?
-        .execute(params![json_text(&ws.metadata), json_text(&ws.configuration), id])
+        .execute(params![
+            json_text(&ws.metadata),
+            json_text(&ws.configuration),
+            id
+        ])
         .map_err(db_err)?;
     Ok(ws)
 }

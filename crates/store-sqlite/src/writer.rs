@@ -47,8 +47,11 @@ impl Writer {
             });
             (ok, done)
         });
-        self.tx.send(job).map_err(|_| Error::Internal("sqlite writer stopped".into()))?;
-        rx.await.map_err(|_| Error::Internal("sqlite writer dropped a request".into()))?
+        self.tx
+            .send(job)
+            .map_err(|_| Error::Internal("sqlite writer stopped".into()))?;
+        rx.await
+            .map_err(|_| Error::Internal("sqlite writer dropped a request".into()))?
     }
 }
 

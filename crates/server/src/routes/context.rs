@@ -34,7 +34,9 @@ pub async fn context(
     params: Params,
 ) -> ApiResult<Json<SessionContext>> {
     let checks = [
-        params.int("tokens", CONTEXT_MAX_TOKENS, None, Some(CONTEXT_MAX_TOKENS)).err(),
+        params
+            .int("tokens", CONTEXT_MAX_TOKENS, None, Some(CONTEXT_MAX_TOKENS))
+            .err(),
         params.bool("summary", true).err(),
         params.bool("limit_to_session", false).err(),
         params.bool("include_most_frequent", false).err(),
@@ -50,7 +52,10 @@ pub async fn context(
     let target = params.string("peer_target");
     let perspective = params.string("peer_perspective");
     if perspective.is_some() && target.is_none() {
-        return Err(Error::Unprocessable("peer_target must be provided if peer_perspective is provided".into()).into());
+        return Err(Error::Unprocessable(
+            "peer_target must be provided if peer_perspective is provided".into(),
+        )
+        .into());
     }
     let (peer_representation, peer_card, budget) = match &target {
         None => (None, None, tokens),
@@ -59,16 +64,32 @@ pub async fn context(
             let card = if limit_to_session {
                 None
             } else {
-                match app.store.get_peer_card(&workspace_id, observer, target).await {
+                match app
+                    .store
+                    .get_peer_card(&workspace_id, observer, target)
+                    .await
+                {
                     Ok(card) => card,
                     Err(Error::NotFound(_)) => None,
                     Err(e) => return Err(e.into()),
                 }
             };
-            let card_tokens = card.as_ref().map(|c| engram_core::tokens::count(&c.join("\n"))).unwrap_or(0);
+            let card_tokens = card
+                .as_ref()
+                .map(|c| engram_core::tokens::count(&c.join("\n")))
+                .unwrap_or(0);
             (Some(String::new()), card, tokens - card_tokens)
         }
     };
-    let messages = app.store.recent_messages(&workspace_id, &session_id, budget).await?;
-    Ok(Json(SessionContext { id: session_id, messages, summary: None, peer_representation, peer_card }))
+    let messages = app
+        .store
+        .recent_messages(&workspace_id, &session_id, budget)
+        .await?;
+    Ok(Json(SessionContext {
+        id: session_id,
+        messages,
+        summary: None,
+        peer_representation,
+        peer_card,
+    }))
 }

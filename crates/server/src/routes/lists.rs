@@ -7,7 +7,11 @@ use serde_json::Value;
 use crate::error::ApiResult;
 use crate::input::{Body, Fields, Params};
 
-pub fn list_query(resource: Resource, body: &Body, params: &Params) -> ApiResult<(ListQuery, Option<Value>)> {
+pub fn list_query(
+    resource: Resource,
+    body: &Body,
+    params: &Params,
+) -> ApiResult<(ListQuery, Option<Value>)> {
     let (page, reverse) = params.paging()?;
     let mut fields = Fields::of(&body.0, false)?;
     let filters = fields.filters();
@@ -17,5 +21,12 @@ pub fn list_query(resource: Resource, body: &Body, params: &Params) -> ApiResult
         Some(f) => filter::parse(resource, &f)?,
         None => None,
     };
-    Ok((ListQuery { filter, page, reverse }, kind))
+    Ok((
+        ListQuery {
+            filter,
+            page,
+            reverse,
+        },
+        kind,
+    ))
 }

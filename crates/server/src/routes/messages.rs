@@ -61,7 +61,7 @@ fn parse_message(i: usize, value: &Value, errors: &mut Vec<FieldError>) -> Optio
             errors.push(validate::missing(at(i, "peer_id"), value));
             None
         }
-        Some(Value::String(s)) => validate::name(s, at(i, "peer_id")).map_err(|e| errors.push(e)).ok().map(|()| s.clone()),
+        Some(Value::String(s)) => Some(s.clone()),
         Some(other) => {
             errors.push(validate::string_type(at(i, "peer_id"), other));
             None
@@ -69,9 +69,14 @@ fn parse_message(i: usize, value: &Value, errors: &mut Vec<FieldError>) -> Optio
     };
     let metadata = match map.get("metadata") {
         None | Some(Value::Null) => Some(Default::default()),
-        Some(v) => validate::metadata(v, at(i, "metadata")).map_err(|e| errors.push(e)).ok(),
+        Some(v) => validate::metadata(v, at(i, "metadata"))
+            .map_err(|e| errors.push(e))
+            .ok(),
     };
-    if let Some(c) = map.get("configuration").filter(|c| !c.is_null() && !c.is_object()) {
+    if let Some(c) = map
+        .get("configuration")
+        .filter(|c| !c.is_null() && !c.is_object())
+    {
         errors.push(validate::dict_type(at(i, "configuration"), c));
     }
     let created_at = match map.get("created_at") {
@@ -79,12 +84,22 @@ fn parse_message(i: usize, value: &Value, errors: &mut Vec<FieldError>) -> Optio
         Some(Value::String(s)) => match time::parse(s) {
             Some(t) => Some(t),
             None => {
-                errors.push(FieldError::new("datetime_from_date_parsing", at(i, "created_at"), "Input should be a valid datetime or date", json!(s)));
+                errors.push(FieldError::new(
+                    "datetime_from_date_parsing",
+                    at(i, "created_at"),
+                    "Input should be a valid datetime or date",
+                    json!(s),
+                ));
                 None
             }
         },
         Some(other) => {
-            errors.push(FieldError::new("datetime_type", at(i, "created_at"), "Input should be a valid datetime", other.clone()));
+            errors.push(FieldError::new(
+                "datetime_type",
+                at(i, "created_at"),
+                "Input should be a valid datetime",
+                other.clone(),
+            ));
             None
         }
     };
@@ -123,31 +138,54 @@ async fn create(
     };
     if items.is_empty() || items.len() > BATCH_MAX {
         let (kind, msg, bound) = if items.is_empty() {
-            ("too_short", "List should have at least 1 item after validation, not 0".to_string(), json!({"min_length": 1}))
+            (
+                "too_short",
+                "List should have at least 1 item after validation, not 0".to_string(),
+                json!({"min_length": 1}),
+            )
         } else {
             (
                 "too_long",
-                format!("List should have at most {BATCH_MAX} items after validation, not {}", items.len()),
+                format!(
+                    "List should have at most {BATCH_MAX} items after validation, not {}",
+                    items.len()
+                ),
                 json!({"max_length": BATCH_MAX}),
             )
         };
         let mut ctx = json!({"field_type": "List", "actual_length": items.len()});
-        ctx.as_object_mut().expect("object").extend(bound.as_object().expect("object").clone());
-        return Err(FieldError::new(kind, list_at, msg, json!(items)).with_ctx(ctx).into());
+        ctx.as_object_mut()
+            .expect("object")
+            .extend(bound.as_object().expect("object").clone());
+        return Err(FieldError::new(kind, list_at, msg, json!(items))
+            .with_ctx(ctx)
+            .into());
     }
     let mut errors = vec![];
-    let batch: Vec<NewMessage> = items.iter().enumerate().filter_map(|(i, m)| parse_message(i, m, &mut errors)).collect();
+    let batch: Vec<NewMessage> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| parse_message(i, m, &mut errors))
+        .collect();
     if !errors.is_empty() {
         return Err(errors.into());
     }
-    let messages = app.store.create_messages(&workspace_id, &session_id, batch).await?;
+    validate::new_peer_names(batch.iter().map(|m| m.peer.as_str()))?;
+    let messages = app
+        .store
+        .create_messages(&workspace_id, &session_id, batch)
+        .await?;
     Ok((StatusCode::CREATED, Json(messages)))
 }
 
 /// The legacy trailing-slash path some older clients still call.
 #[utoipa::path(post, path = "/v3/workspaces/{workspace_id}/sessions/{session_id}/messages/", tag = "messages",
     request_body = Object, responses((status = 201, body = Vec<Message>)))]
-async fn create_legacy(state: State<AppState>, path: SessionPath, body: Body) -> ApiResult<(StatusCode, Json<Vec<Message>>)> {
+async fn create_legacy(
+    state: State<AppState>,
+    path: SessionPath,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<Vec<Message>>)> {
     create(state, path, body).await
 }
 
@@ -161,12 +199,19 @@ async fn list(
     body: Body,
 ) -> ApiResult<Json<Page<Message>>> {
     let (query, _) = list_query(Resource::Message, &body, &params)?;
-    Ok(Json(app.store.list_messages(&workspace_id, &session_id, query).await?))
+    Ok(Json(
+        app.store
+            .list_messages(&workspace_id, &session_id, query)
+            .await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/v3/workspaces/{workspace_id}/sessions/{session_id}/messages/{message_id}", tag = "messages",
     responses((status = 200, body = Message)))]
-async fn get(State(app): State<AppState>, Path((workspace_id, session_id, message_id)): MessagePath) -> ApiResult<Json<Message>> {
+async fn get(
+    State(app): State<AppState>,
+    Path((workspace_id, session_id, message_id)): MessagePath,
+) -> ApiResult<Json<Message>> {
     app.store
         .get_message(&workspace_id, &session_id, &message_id)
         .await?
@@ -187,8 +232,16 @@ async fn update(
     f.finish()?;
     let not_found = || Error::NotFound("Message not found".into());
     let message = match metadata {
-        Some(m) => app.store.update_message_metadata(&workspace_id, &session_id, &message_id, m).await?,
-        None => app.store.get_message(&workspace_id, &session_id, &message_id).await?,
+        Some(m) => {
+            app.store
+                .update_message_metadata(&workspace_id, &session_id, &message_id, m)
+                .await?
+        }
+        None => {
+            app.store
+                .get_message(&workspace_id, &session_id, &message_id)
+                .await?
+        }
     };
     Ok(Json(message.ok_or_else(not_found)?))
 }

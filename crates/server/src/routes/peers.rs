@@ -27,11 +27,24 @@ async fn get_or_create(
     path_name(&workspace_id, "workspace_id")?;
     let mut f = Fields::of(&body.0, true)?;
     let name = f.name();
-    let changes = Changes { metadata: f.metadata("metadata"), configuration: f.object("configuration") };
+    let changes = Changes {
+        metadata: f.metadata("metadata"),
+        configuration: f.object("configuration"),
+    };
     f.finish()?;
-    let new = NewPeer { name: name.unwrap_or_default(), changes };
+    let new = NewPeer {
+        name: name.unwrap_or_default(),
+        changes,
+    };
     let (peer, created) = app.store.get_or_create_peer(&workspace_id, new).await?;
-    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(peer)))
+    Ok((
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        Json(peer),
+    ))
 }
 
 /// Peers of a workspace, oldest first.
@@ -68,13 +81,29 @@ async fn list(
 /// Update a peer (creating it if missing): metadata and configuration replaced.
 #[utoipa::path(put, path = "/v3/workspaces/{workspace_id}/peers/{peer_id}", tag = "peers",
     request_body = Object, responses((status = 200, body = Peer)))]
-async fn update(State(app): State<AppState>, Path((workspace_id, peer_id)): PeerPath, body: Body) -> ApiResult<Json<Peer>> {
+async fn update(
+    State(app): State<AppState>,
+    Path((workspace_id, peer_id)): PeerPath,
+    body: Body,
+) -> ApiResult<Json<Peer>> {
     path_name(&workspace_id, "workspace_id")?;
     path_name(&peer_id, "peer_id")?;
     let mut f = Fields::of(&body.0, true)?;
-    let changes = Changes { metadata: f.metadata("metadata"), configuration: f.object("configuration") };
+    let changes = Changes {
+        metadata: f.metadata("metadata"),
+        configuration: f.object("configuration"),
+    };
     f.finish()?;
-    let (peer, _) = app.store.get_or_create_peer(&workspace_id, NewPeer { name: peer_id, changes }).await?;
+    let (peer, _) = app
+        .store
+        .get_or_create_peer(
+            &workspace_id,
+            NewPeer {
+                name: peer_id,
+                changes,
+            },
+        )
+        .await?;
     Ok(Json(peer))
 }
 
@@ -88,15 +117,26 @@ async fn sessions(
     body: Body,
 ) -> ApiResult<Json<Page<Session>>> {
     let (query, _) = list_query(Resource::Session, &body, &params)?;
-    Ok(Json(app.store.list_peer_sessions(&workspace_id, &peer_id, query).await?))
+    Ok(Json(
+        app.store
+            .list_peer_sessions(&workspace_id, &peer_id, query)
+            .await?,
+    ))
 }
 
 /// The card the peer keeps about itself, or about `target`.
 #[utoipa::path(get, path = "/v3/workspaces/{workspace_id}/peers/{peer_id}/card", tag = "peers",
     responses((status = 200, description = "`{\"peer_card\": [str] | null}`")))]
-async fn get_card(State(app): State<AppState>, Path((workspace_id, peer_id)): PeerPath, params: Params) -> ApiResult<Json<Value>> {
+async fn get_card(
+    State(app): State<AppState>,
+    Path((workspace_id, peer_id)): PeerPath,
+    params: Params,
+) -> ApiResult<Json<Value>> {
     let target = params.string("target").unwrap_or_else(|| peer_id.clone());
-    let card = app.store.get_peer_card(&workspace_id, &peer_id, &target).await?;
+    let card = app
+        .store
+        .get_peer_card(&workspace_id, &peer_id, &target)
+        .await?;
     Ok(Json(json!({ "peer_card": card })))
 }
 
@@ -112,10 +152,15 @@ async fn set_card(
     path_name(&workspace_id, "workspace_id")?;
     path_name(&peer_id, "peer_id")?;
     let f = Fields::of(&body.0, true)?;
-    let card = parse_card(body.0.as_ref().and_then(|b| b.get("peer_card")), body.0.as_ref().unwrap_or(&Value::Null))?;
+    let card = parse_card(
+        body.0.as_ref().and_then(|b| b.get("peer_card")),
+        body.0.as_ref().unwrap_or(&Value::Null),
+    )?;
     f.finish()?;
     let target = params.string("target").unwrap_or_else(|| peer_id.clone());
-    app.store.set_peer_card(&workspace_id, &peer_id, &target, card.clone()).await?;
+    app.store
+        .set_peer_card(&workspace_id, &peer_id, &target, card.clone())
+        .await?;
     Ok(Json(json!({ "peer_card": card })))
 }
 
@@ -136,7 +181,11 @@ fn parse_card(value: Option<&Value>, body: &Value) -> Result<Vec<String>, Error>
                     }
                 }
             }
-            if errors.is_empty() { Ok(lines) } else { Err(Error::Validation(errors)) }
+            if errors.is_empty() {
+                Ok(lines)
+            } else {
+                Err(Error::Validation(errors))
+            }
         }
         Some(other) => Err(Error::Validation(vec![validate::list_type(at, other)])),
     }

@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiResult;
-use crate::input::{Body, Fields, Params, path_name, peer_config};
+use crate::input::{Body, Fields, Params, path_name, peer_config, peer_names};
 use crate::routes::lists::list_query;
 
 type SessionPath = Path<(String, String)>;
@@ -28,12 +28,30 @@ async fn get_or_create(
     path_name(&workspace_id, "workspace_id")?;
     let mut f = Fields::of(&body.0, true)?;
     let name = f.name();
-    let changes = Changes { metadata: f.metadata("metadata"), configuration: f.configuration("configuration") };
-    let peers = f.peer_map("peers").or_else(|| f.peer_map("peer_names")).unwrap_or_default();
+    let changes = Changes {
+        metadata: f.metadata("metadata"),
+        configuration: f.configuration("configuration"),
+    };
+    let peers = f
+        .peer_map("peers")
+        .or_else(|| f.peer_map("peer_names"))
+        .unwrap_or_default();
     f.finish()?;
-    let new = NewSession { name: name.unwrap_or_default(), changes, peers };
+    peer_names(&peers)?;
+    let new = NewSession {
+        name: name.unwrap_or_default(),
+        changes,
+        peers,
+    };
     let (session, created) = app.store.get_or_create_session(&workspace_id, new).await?;
-    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(session)))
+    Ok((
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        Json(session),
+    ))
 }
 
 /// Live sessions of a workspace, oldest first.
@@ -52,14 +70,27 @@ async fn list(
 /// Update a session (creating it if missing): metadata replaced, configuration merged.
 #[utoipa::path(put, path = "/v3/workspaces/{workspace_id}/sessions/{session_id}", tag = "sessions",
     request_body = Object, responses((status = 200, body = Session)))]
-async fn update(State(app): State<AppState>, Path((workspace_id, session_id)): SessionPath, body: Body) -> ApiResult<Json<Session>> {
+async fn update(
+    State(app): State<AppState>,
+    Path((workspace_id, session_id)): SessionPath,
+    body: Body,
+) -> ApiResult<Json<Session>> {
     path_name(&workspace_id, "workspace_id")?;
     path_name(&session_id, "session_id")?;
     let mut f = Fields::of(&body.0, true)?;
-    let changes = Changes { metadata: f.metadata("metadata"), configuration: f.configuration("configuration") };
+    let changes = Changes {
+        metadata: f.metadata("metadata"),
+        configuration: f.configuration("configuration"),
+    };
     f.finish()?;
-    let new = NewSession { name: session_id, changes, peers: vec![] };
-    Ok(Json(app.store.get_or_create_session(&workspace_id, new).await?.0))
+    let new = NewSession {
+        name: session_id,
+        changes,
+        peers: vec![],
+    };
+    Ok(Json(
+        app.store.get_or_create_session(&workspace_id, new).await?.0,
+    ))
 }
 
 /// Copies the session (up to and including `message_id` when given) under a new id.
@@ -71,7 +102,10 @@ async fn clone(
     params: Params,
 ) -> ApiResult<(StatusCode, Json<Session>)> {
     let cutoff = params.string("message_id");
-    let session = app.store.clone_session(&workspace_id, &session_id, cutoff.as_deref()).await?;
+    let session = app
+        .store
+        .clone_session(&workspace_id, &session_id, cutoff.as_deref())
+        .await?;
     Ok((StatusCode::CREATED, Json(session)))
 }
 
@@ -79,31 +113,52 @@ fn member_map(body: &Body) -> ApiResult<Vec<(String, SessionPeerConfig)>> {
     let mut f = Fields::of(&body.0, true)?;
     let members = f.peer_map("").unwrap_or_default();
     f.finish()?;
+    peer_names(&members)?;
     Ok(members)
 }
 
 /// Adds members (creating the session and peers as needed).
 #[utoipa::path(post, path = "/v3/workspaces/{workspace_id}/sessions/{session_id}/peers", tag = "sessions",
     request_body = Object, responses((status = 200, body = Session)))]
-async fn add_peers(State(app): State<AppState>, Path((workspace_id, session_id)): SessionPath, body: Body) -> ApiResult<Json<Session>> {
+async fn add_peers(
+    State(app): State<AppState>,
+    Path((workspace_id, session_id)): SessionPath,
+    body: Body,
+) -> ApiResult<Json<Session>> {
     path_name(&workspace_id, "workspace_id")?;
     path_name(&session_id, "session_id")?;
     let members = member_map(&body)?;
-    Ok(Json(app.store.set_session_peers(&workspace_id, &session_id, members, MembershipMode::Add).await?))
+    Ok(Json(
+        app.store
+            .set_session_peers(&workspace_id, &session_id, members, MembershipMode::Add)
+            .await?,
+    ))
 }
 
 /// Replaces the member set: members not listed leave.
 #[utoipa::path(put, path = "/v3/workspaces/{workspace_id}/sessions/{session_id}/peers", tag = "sessions",
     request_body = Object, responses((status = 200, body = Session)))]
-async fn set_peers(State(app): State<AppState>, Path((workspace_id, session_id)): SessionPath, body: Body) -> ApiResult<Json<Session>> {
+async fn set_peers(
+    State(app): State<AppState>,
+    Path((workspace_id, session_id)): SessionPath,
+    body: Body,
+) -> ApiResult<Json<Session>> {
     let members = member_map(&body)?;
-    Ok(Json(app.store.set_session_peers(&workspace_id, &session_id, members, MembershipMode::Replace).await?))
+    Ok(Json(
+        app.store
+            .set_session_peers(&workspace_id, &session_id, members, MembershipMode::Replace)
+            .await?,
+    ))
 }
 
 /// The listed peers leave the session.
 #[utoipa::path(delete, path = "/v3/workspaces/{workspace_id}/sessions/{session_id}/peers", tag = "sessions",
     request_body = Vec<String>, responses((status = 200, body = Session)))]
-async fn remove_peers(State(app): State<AppState>, Path((workspace_id, session_id)): SessionPath, body: Body) -> ApiResult<Json<Session>> {
+async fn remove_peers(
+    State(app): State<AppState>,
+    Path((workspace_id, session_id)): SessionPath,
+    body: Body,
+) -> ApiResult<Json<Session>> {
     let names = match &body.0 {
         Some(Value::Array(items)) => {
             let mut names = vec![];
@@ -111,7 +166,9 @@ async fn remove_peers(State(app): State<AppState>, Path((workspace_id, session_i
             for (i, item) in items.iter().enumerate() {
                 match item {
                     Value::String(s) => names.push(s.clone()),
-                    other => errors.push(validate::string_type(vec![json!("body"), json!(i)], other)),
+                    other => {
+                        errors.push(validate::string_type(vec![json!("body"), json!(i)], other))
+                    }
                 }
             }
             if !errors.is_empty() {
@@ -122,7 +179,11 @@ async fn remove_peers(State(app): State<AppState>, Path((workspace_id, session_i
         None => return Err(validate::missing(loc(&["body"]), &Value::Null).into()),
         Some(other) => return Err(validate::list_type(loc(&["body"]), other).into()),
     };
-    Ok(Json(app.store.remove_session_peers(&workspace_id, &session_id, names).await?))
+    Ok(Json(
+        app.store
+            .remove_session_peers(&workspace_id, &session_id, names)
+            .await?,
+    ))
 }
 
 /// Active members, in the order they joined.
@@ -134,14 +195,25 @@ async fn list_peers(
     params: Params,
 ) -> ApiResult<Json<Page<Peer>>> {
     let (page, _) = params.paging()?;
-    Ok(Json(app.store.list_session_peers(&workspace_id, &session_id, page).await?))
+    Ok(Json(
+        app.store
+            .list_session_peers(&workspace_id, &session_id, page)
+            .await?,
+    ))
 }
 
 /// A member's configuration in this session.
 #[utoipa::path(get, path = "/v3/workspaces/{workspace_id}/sessions/{session_id}/peers/{peer_id}/config", tag = "sessions",
     responses((status = 200, body = SessionPeerConfig)))]
-async fn get_config(State(app): State<AppState>, Path((workspace_id, session_id, peer_id)): MemberPath) -> ApiResult<Json<SessionPeerConfig>> {
-    Ok(Json(app.store.get_session_peer_config(&workspace_id, &session_id, &peer_id).await?))
+async fn get_config(
+    State(app): State<AppState>,
+    Path((workspace_id, session_id, peer_id)): MemberPath,
+) -> ApiResult<Json<SessionPeerConfig>> {
+    Ok(Json(
+        app.store
+            .get_session_peer_config(&workspace_id, &session_id, &peer_id)
+            .await?,
+    ))
 }
 
 /// Merges the given (non-null) fields into the member's configuration.
@@ -152,9 +224,13 @@ async fn set_config(
     Path((workspace_id, session_id, peer_id)): MemberPath,
     body: Body,
 ) -> ApiResult<StatusCode> {
-    let value = body.0.clone().ok_or_else(|| crate::error::ApiError::from(validate::missing(loc(&["body"]), &Value::Null)))?;
+    let value = body.0.clone().ok_or_else(|| {
+        crate::error::ApiError::from(validate::missing(loc(&["body"]), &Value::Null))
+    })?;
     let config = peer_config(&value, loc(&["body"]))?;
-    app.store.set_session_peer_config(&workspace_id, &session_id, &peer_id, config).await?;
+    app.store
+        .set_session_peer_config(&workspace_id, &session_id, &peer_id, config)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -14,21 +14,39 @@ use crate::routes::lists::list_query;
 /// Get or create a workspace: 201 when created, 200 (unchanged) when it existed.
 #[utoipa::path(post, path = "/v3/workspaces", tag = "workspaces",
     request_body = Object, responses((status = 201, body = Workspace), (status = 200, body = Workspace)))]
-async fn get_or_create(State(app): State<AppState>, body: Body) -> ApiResult<(StatusCode, Json<Workspace>)> {
+async fn get_or_create(
+    State(app): State<AppState>,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<Workspace>)> {
     let mut f = Fields::of(&body.0, true)?;
     let name = f.name();
     let metadata = f.metadata("metadata");
     let configuration = f.configuration("configuration");
     f.finish()?;
-    let new = NewWorkspace { name: name.unwrap_or_default(), metadata, configuration };
+    let new = NewWorkspace {
+        name: name.unwrap_or_default(),
+        metadata,
+        configuration,
+    };
     let (ws, created) = app.store.get_or_create_workspace(new).await?;
-    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(ws)))
+    Ok((
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        Json(ws),
+    ))
 }
 
 /// All workspaces, oldest first.
 #[utoipa::path(post, path = "/v3/workspaces/list", tag = "workspaces",
     request_body = Object, responses((status = 200, body = Page<Workspace>)))]
-async fn list(State(app): State<AppState>, params: Params, body: Body) -> ApiResult<Json<Page<Workspace>>> {
+async fn list(
+    State(app): State<AppState>,
+    params: Params,
+    body: Body,
+) -> ApiResult<Json<Page<Workspace>>> {
     let (query, _) = list_query(Resource::Workspace, &body, &params)?;
     Ok(Json(app.store.list_workspaces(query).await?))
 }
@@ -43,11 +61,19 @@ async fn update(
 ) -> ApiResult<Json<Workspace>> {
     path_name(&workspace_id, "workspace_id")?;
     let mut f = Fields::of(&body.0, true)?;
-    let changes = Changes { metadata: f.metadata("metadata"), configuration: f.configuration("configuration") };
+    let changes = Changes {
+        metadata: f.metadata("metadata"),
+        configuration: f.configuration("configuration"),
+    };
     f.finish()?;
-    Ok(Json(app.store.update_workspace(&workspace_id, changes).await?))
+    Ok(Json(
+        app.store.update_workspace(&workspace_id, changes).await?,
+    ))
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_or_create)).routes(routes!(list)).routes(routes!(update))
+    OpenApiRouter::new()
+        .routes(routes!(get_or_create))
+        .routes(routes!(list))
+        .routes(routes!(update))
 }

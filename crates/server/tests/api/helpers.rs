@@ -24,19 +24,25 @@ pub struct Reply {
 impl TestApp {
     pub async fn sqlite() -> TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = engram_store_sqlite::SqliteStore::open(&dir.path().join("engram.db")).expect("open sqlite");
+        let store = engram_store_sqlite::SqliteStore::open(&dir.path().join("engram.db"))
+            .expect("open sqlite");
         TestApp::start(Arc::new(store), Some(dir)).await
     }
 
     /// `None` when no PostgreSQL is configured for tests (the run says so loudly).
     pub async fn postgres() -> Option<TestApp> {
         let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-            assert!(std::env::var_os("CI").is_none(), "CI must provide TEST_DATABASE_URL");
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must provide TEST_DATABASE_URL"
+            );
             eprintln!("SKIPPED: TEST_DATABASE_URL unset, PostgreSQL half not run");
             return None;
         };
         let name = format!("engram_api_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url).await.expect("connect admin");
+        let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+            .await
+            .expect("connect admin");
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&mut admin)
             .await
@@ -45,7 +51,9 @@ impl TestApp {
             Some((base, _)) => format!("{base}/{name}"),
             None => panic!("TEST_DATABASE_URL has no database part"),
         };
-        let store = engram_store_postgres::PgStore::connect(&url).await.expect("open postgres");
+        let store = engram_store_postgres::PgStore::connect(&url)
+            .await
+            .expect("open postgres");
         Some(TestApp::start(Arc::new(store), None).await)
     }
 
@@ -57,8 +65,16 @@ impl TestApp {
         tokio::spawn(serve(listener, router, async {
             let _ = rx.await;
         }));
-        let client = Client::builder().timeout(std::time::Duration::from_secs(30)).build().expect("client");
-        TestApp { base, client, _dir: dir, _shutdown: tx }
+        let client = Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .expect("client");
+        TestApp {
+            base,
+            client,
+            _dir: dir,
+            _shutdown: tx,
+        }
     }
 
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
@@ -69,7 +85,11 @@ impl TestApp {
         let resp = req.send().await.expect("request");
         let status = resp.status();
         let text = resp.text().await.expect("body");
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         Reply { status, body }
     }
 
@@ -100,12 +120,29 @@ impl TestApp {
     }
 
     /// Adds messages `(peer, content)` to a session and returns their ids.
-    pub async fn add_messages(&self, ws: &str, session: &str, items: &[(&str, &str)]) -> Vec<String> {
-        let messages: Vec<Value> =
-            items.iter().map(|(p, c)| serde_json::json!({"peer_id": p, "content": c})).collect();
-        let r = self.post(&format!("/v3/workspaces/{ws}/sessions/{session}/messages"), serde_json::json!({"messages": messages})).await;
+    pub async fn add_messages(
+        &self,
+        ws: &str,
+        session: &str,
+        items: &[(&str, &str)],
+    ) -> Vec<String> {
+        let messages: Vec<Value> = items
+            .iter()
+            .map(|(p, c)| serde_json::json!({"peer_id": p, "content": c}))
+            .collect();
+        let r = self
+            .post(
+                &format!("/v3/workspaces/{ws}/sessions/{session}/messages"),
+                serde_json::json!({"messages": messages}),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-        r.body.as_array().expect("array").iter().map(|m| m["id"].as_str().expect("id").to_string()).collect()
+        r.body
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|m| m["id"].as_str().expect("id").to_string())
+            .collect()
     }
 }
 

@@ -1,5 +1,6 @@
 //! HTTP tests against the real router over real TCP, on both engines.
 
+mod concurrency;
 mod helpers;
 mod messages;
 mod peers;
