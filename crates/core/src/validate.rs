@@ -72,7 +72,7 @@ pub fn metadata(value: &Value, at: Vec<Value>) -> Result<Json, FieldError> {
         )
         .with_ctx(json!({"error": msg})));
     }
-    match strip_nul(value.clone()) {
+    match canonical(value.clone()) {
         Value::Object(m) => Ok(m),
         _ => unreachable!("stripping NUL bytes keeps an object an object"),
     }
@@ -134,6 +134,25 @@ pub fn new_peer_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<()
         )));
     }
     Ok(())
+}
+
+/// NUL bytes stripped and object keys in PostgreSQL `jsonb` order (shorter keys first,
+/// then bytewise), so stored JSON reads back identically on both engines.
+pub fn canonical(value: Value) -> Value {
+    match strip_nul(value) {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> =
+                map.into_iter().map(|(k, v)| (k, canonical(v))).collect();
+            entries.sort_by(|(a, _), (b, _)| {
+                a.len()
+                    .cmp(&b.len())
+                    .then_with(|| a.as_bytes().cmp(b.as_bytes()))
+            });
+            Value::Object(entries.into_iter().collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
+        other => other,
+    }
 }
 
 pub fn strip_nul(value: Value) -> Value {
@@ -231,6 +250,11 @@ mod tests {
         );
         let many: Json = (0..101).map(|i| (format!("k{i}"), json!(i))).collect();
         assert!(metadata(&Value::Object(many), vec![]).is_err());
+        let ordered = metadata(&json!({"zz": 1, "b": {"yy": 1, "a": 2}, "a": 3}), vec![]).unwrap();
+        assert_eq!(
+            serde_json::to_string(&ordered).unwrap(),
+            r#"{"a":3,"b":{"a":2,"yy":1},"zz":1}"#
+        );
         let cleaned = metadata(&json!({"a\u{0}": ["x\u{0}y"]}), vec![]).unwrap();
         assert_eq!(Value::Object(cleaned), json!({"a": ["xy"]}));
         assert_eq!(metadata(&json!([1]), vec![]).unwrap_err().kind, "dict_type");

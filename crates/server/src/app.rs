@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::{openapi, routes};
+use crate::{input, openapi, routes};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -28,6 +28,7 @@ pub fn build_router(state: AppState, max_body: usize) -> Router {
     router
         .merge(openapi::router(api))
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(input::reject_nul_bytes))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -140,7 +140,10 @@ impl<'a> Fields<'a> {
     pub fn object(&mut self, key: &str) -> Option<Json> {
         match self.get(key) {
             None | Some(Value::Null) => None,
-            Some(Value::Object(m)) => Some(m.clone()),
+            Some(v @ Value::Object(_)) => match validate::canonical(v.clone()) {
+                Value::Object(m) => Some(m),
+                _ => None,
+            },
             Some(other) => {
                 self.errors
                     .push(validate::dict_type(loc(&["body", key]), other));
@@ -151,12 +154,8 @@ impl<'a> Fields<'a> {
 
     /// A configuration object: stored without its null top-level values.
     pub fn configuration(&mut self, key: &str) -> Option<Json> {
-        self.object(key).map(|m| {
-            m.into_iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k, validate::strip_nul(v)))
-                .collect()
-        })
+        self.object(key)
+            .map(|m| m.into_iter().filter(|(_, v)| !v.is_null()).collect())
     }
 
     /// The `filters` object of list bodies.
@@ -381,4 +380,26 @@ pub fn peer_names(members: &[(String, SessionPeerConfig)]) -> Result<(), ApiErro
 /// Checks a name taken from the path before it can create a resource.
 pub fn path_name(value: &str, param: &str) -> Result<(), ApiError> {
     validate::name(value, loc(&["path", param])).map_err(ApiError::from)
+}
+
+/// Rejects `%00` anywhere in the path or query: names and ids never contain NUL, and
+/// PostgreSQL cannot bind it, so such a request could only fail later and worse.
+pub async fn reject_nul_bytes(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let uri = req.uri();
+    let has_nul = |s: &str| {
+        s.as_bytes()
+            .windows(3)
+            .any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0')
+    };
+    if has_nul(uri.path()) || uri.query().is_some_and(has_nul) {
+        return ApiError(Error::Unprocessable(
+            "Path and query parameters must not contain NUL (0x00) bytes".into(),
+        ))
+        .into_response();
+    }
+    next.run(req).await
 }

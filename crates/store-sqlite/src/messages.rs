@@ -22,9 +22,17 @@ pub fn create(
     let mut authors: Vec<&str> = batch.iter().map(|m| m.peer.as_str()).collect();
     authors.sort_unstable();
     authors.dedup();
-    for author in authors {
+    let now = now_micros();
+    for (i, author) in authors.into_iter().enumerate() {
         let peer_id = peers::ensure(conn, live.ws_id, author)?;
-        peers::join(conn, live.ws_id, live.id, peer_id, &default_config)?;
+        peers::join(
+            conn,
+            live.ws_id,
+            live.id,
+            peer_id,
+            &default_config,
+            now + i as i64,
+        )?;
     }
     // The session row's counter hands out gap-free sequence numbers; it is
     // updated in the same transaction, so a failed request leaves no gap.
@@ -36,7 +44,6 @@ pub fn create(
         .query_row(params![batch.len() as i64, live.id], |r| r.get(0))
         .map_err(db_err)?;
     let first_seq = last - batch.len() as i64 + 1;
-    let now = now_micros();
     let mut insert = conn
         .prepare_cached(
             "INSERT INTO messages (workspace_id, session_id, public_id, session_name, peer_name, content, metadata, token_count, seq_in_session, created_at) \

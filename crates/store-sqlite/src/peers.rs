@@ -164,12 +164,15 @@ pub fn set_card(
 }
 
 /// Inserts a membership or rejoins a member who left; active members keep their config.
+/// Callers give each member of one request a later `joined_at` than the previous one,
+/// so member lists follow request order.
 pub fn join(
     conn: &Connection,
     ws_id: i64,
     session_id: i64,
     peer_id: i64,
     config: &Value,
+    joined_at: i64,
 ) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO session_peers (workspace_id, session_id, peer_id, configuration, joined_at, left_at) \
@@ -180,7 +183,7 @@ pub fn join(
            left_at = NULL",
     )
     .map_err(db_err)?
-    .execute(params![ws_id, session_id, peer_id, config.to_string(), now_micros()])
+    .execute(params![ws_id, session_id, peer_id, config.to_string(), joined_at])
     .map_err(db_err)?;
     Ok(())
 }

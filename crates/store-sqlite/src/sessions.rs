@@ -104,9 +104,17 @@ fn upsert_members(
     if members.is_empty() {
         return Ok(());
     }
-    for (name, config) in members {
+    let now = now_micros();
+    for (i, (name, config)) in members.iter().enumerate() {
         let peer_id = peers::ensure(conn, live.ws_id, name)?;
-        peers::join(conn, live.ws_id, live.id, peer_id, &config.to_json())?;
+        peers::join(
+            conn,
+            live.ws_id,
+            live.id,
+            peer_id,
+            &config.to_json(),
+            now + i as i64,
+        )?;
     }
     check_observers(conn, live)
 }
@@ -199,7 +207,8 @@ pub fn set_members(
         .execute(params![live.ws_id, live.id, now_micros()])
         .map_err(db_err)?;
         // Re-listed members rejoin with the configuration given now.
-        for (name, config) in &members {
+        let now = now_micros();
+        for (i, (name, config)) in members.iter().enumerate() {
             let peer_id = peers::ensure(conn, live.ws_id, name)?;
             conn.prepare_cached(
                 "INSERT INTO session_peers (workspace_id, session_id, peer_id, configuration, joined_at, left_at) \
@@ -207,7 +216,13 @@ pub fn set_members(
                  configuration = excluded.configuration, joined_at = excluded.joined_at, left_at = NULL",
             )
             .map_err(db_err)?
-            .execute(params![live.ws_id, live.id, peer_id, config.to_json().to_string(), now_micros()])
+            .execute(params![
+                live.ws_id,
+                live.id,
+                peer_id,
+                config.to_json().to_string(),
+                now + 1 + i as i64
+            ])
             .map_err(db_err)?;
         }
         check_observers(conn, &live)?;

@@ -2,6 +2,7 @@
 
 use engram_core::filter::{self, Resource};
 use engram_core::model::ListQuery;
+use engram_core::validate;
 use serde_json::Value;
 
 use crate::error::ApiResult;
@@ -18,7 +19,9 @@ pub fn list_query(
     let kind = body.0.as_ref().and_then(|b| b.get("kind")).cloned();
     fields.finish()?;
     let filter = match filters {
-        Some(f) => filter::parse(resource, &f)?,
+        // Stored strings never hold NUL bytes (they are stripped on the way in), and
+        // PostgreSQL cannot bind them, so they are stripped from filters too.
+        Some(f) => filter::parse(resource, &validate::strip_nul(f))?,
         None => None,
     };
     Ok((

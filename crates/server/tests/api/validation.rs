@@ -165,3 +165,34 @@ both_engines!(health_openapi_and_docs, |app: TestApp| async move {
     let docs = app.call(Method::GET, "/docs", None).await;
     assert_eq!(docs.status, StatusCode::OK);
 });
+
+both_engines!(nul_bytes_never_reach_the_store, |app: TestApp| async move {
+    let r = app.get("/v3/workspaces/w/peers/a%00b/card").await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        r.body,
+        json!({"detail": "Path and query parameters must not contain NUL (0x00) bytes"})
+    );
+    let r = app
+        .post(
+            "/v3/workspaces/w/sessions/list",
+            json!({"filters": {"id": "a\u{0}b", "metadata": {"k\u{0}": "v\u{0}"}}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["total"], 0);
+    let r = app
+        .put(
+            "/v3/workspaces/w/peers/p/card",
+            json!({"peer_card": ["a\u{0}b"]}),
+        )
+        .await;
+    assert_eq!(r.body, json!({"peer_card": ["ab"]}));
+    let r = app
+        .post(
+            "/v3/workspaces/w/peers",
+            json!({"id": "p", "configuration": {"x\u{0}": "y\u{0}"}}),
+        )
+        .await;
+    assert_eq!(r.body["configuration"], json!({"x": "y"}));
+});

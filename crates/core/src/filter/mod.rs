@@ -7,7 +7,16 @@ use serde_json::{Map, Value};
 use crate::error::Error;
 use crate::time::Micros;
 
+mod values;
+
+use values::{document_depth, document_size, py_str, type_name};
+pub use values::{json_text, like_pattern};
+
 const MAX_DEPTH: usize = 5;
+/// Bounds the SQL a filter can produce (bind parameters, nested subqueries), so an
+/// oversized filter is a 422 rather than an engine error.
+const MAX_WEIGHT: usize = 1000;
+const MAX_DOCUMENT_DEPTH: usize = 6;
 const OPERATORS: [&str; 8] = [
     "contains",
     "gt",
@@ -211,51 +220,27 @@ pub enum Filter {
 
 /// Parses a `filters` object; `Ok(None)` means "no condition".
 pub fn parse(resource: Resource, filters: &Value) -> Result<Option<Filter>, Error> {
-    match filters {
-        Value::Null => Ok(None),
-        Value::Object(map) => conditions(resource, map, 0),
-        _ => Err(Error::Unprocessable("Invalid filter configuration".into())),
+    let parsed = match filters {
+        Value::Null => None,
+        Value::Object(map) => conditions(resource, map, 0)?,
+        _ => return Err(Error::Unprocessable("Invalid filter configuration".into())),
+    };
+    if parsed.as_ref().is_some_and(|f| weight(f) > MAX_WEIGHT) {
+        return Err(Error::Unprocessable(format!(
+            "Filter is too large: at most {MAX_WEIGHT} conditions and values are allowed"
+        )));
     }
+    Ok(parsed)
 }
 
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "NoneType",
-        Value::Bool(_) => "bool",
-        Value::Number(n) if n.is_f64() => "float",
-        Value::Number(_) => "int",
-        Value::String(_) => "str",
-        Value::Array(_) => "list",
-        Value::Object(_) => "dict",
-    }
-}
-
-/// Python's `str()` of a JSON value, for error messages the reference formats that way.
-fn py_str(v: &Value) -> String {
-    match v {
-        Value::Null => "None".into(),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        Value::Array(items) => format!(
-            "[{}]",
-            items.iter().map(py_repr).collect::<Vec<_>>().join(", ")
-        ),
-        Value::Object(m) => format!(
-            "{{{}}}",
-            m.iter()
-                .map(|(k, v)| format!("'{k}': {}", py_repr(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
-fn py_repr(v: &Value) -> String {
-    match v {
-        Value::String(s) => format!("'{s}'"),
-        other => py_str(other),
+fn weight(f: &Filter) -> usize {
+    match f {
+        Filter::And(parts) | Filter::Or(parts) => 1 + parts.iter().map(weight).sum::<usize>(),
+        Filter::NotTrue(inner) => 1 + weight(inner),
+        Filter::In(_, values) => 1 + values.len(),
+        Filter::JsonIn(_, _, values) => 1 + values.len(),
+        Filter::JsonContains(_, doc) => document_size(doc),
+        _ => 1,
     }
 }
 
@@ -367,6 +352,11 @@ fn field(resource: Resource, key: &str, value: &Value) -> Result<Option<Filter>,
 
 fn coerce_json(column: Column, value: &Value, op: &str) -> Result<Value, Error> {
     if matches!(op, "" | "contains") && matches!(value, Value::Object(_) | Value::Array(_)) {
+        if document_depth(value) > MAX_DOCUMENT_DEPTH {
+            return Err(Error::Unprocessable(format!(
+                "Filter nesting exceeds maximum depth of {MAX_DEPTH}"
+            )));
+        }
         return Ok(value.clone());
     }
     Err(Error::Unprocessable(format!(
@@ -519,7 +509,8 @@ fn metadata_keys(column: Column, doc: &Map<String, Value>) -> Result<Option<Filt
             v => {
                 let mut single = Map::new();
                 single.insert(key.clone(), v.clone());
-                out.push(Filter::JsonContains(column, Value::Object(single)));
+                let doc = coerce_json(column, &Value::Object(single), "")?;
+                out.push(Filter::JsonContains(column, doc));
             }
         }
     }
@@ -578,161 +569,5 @@ fn json_key_op(
     }
 }
 
-/// The text a JSON scalar has under PostgreSQL's `->>`.
-pub fn json_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// Escapes `%`, `_` and the escape character itself for a `LIKE ... ESCAPE '\'` pattern.
-pub fn like_pattern(needle: &str) -> String {
-    let mut out = String::with_capacity(needle.len() + 2);
-    out.push('%');
-    for c in needle.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn p(r: Resource, v: Value) -> Result<Option<Filter>, Error> {
-        parse(r, &v)
-    }
-
-    fn msg(r: Result<Option<Filter>, Error>) -> String {
-        match r {
-            Err(Error::Unprocessable(m)) => m,
-            other => panic!("expected 422, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn empty_and_wildcards_mean_no_condition() {
-        assert_eq!(p(Resource::Session, json!({})).unwrap(), None);
-        assert_eq!(p(Resource::Session, json!({"id": "*"})).unwrap(), None);
-        assert_eq!(
-            p(Resource::Session, json!({"AND": [{"id": "*"}]})).unwrap(),
-            None
-        );
-        assert_eq!(
-            p(Resource::Message, json!({"metadata": {"k": "*"}})).unwrap(),
-            None
-        );
-    }
-
-    #[test]
-    fn column_errors_match_the_reference() {
-        assert_eq!(
-            msg(p(Resource::Message, json!({"id": "x"}))),
-            "Column 'id' is not allowed to be filtered on or does not exist on Message"
-        );
-        assert_eq!(
-            msg(p(Resource::Workspace, json!({"peer_id": "x"}))),
-            "Column 'peer_id' does not exist on Workspace"
-        );
-        assert_eq!(
-            msg(p(Resource::Peer, json!({"bogus": 1}))),
-            "Column 'bogus' is not allowed to be filtered on or does not exist on Peer"
-        );
-    }
-
-    #[test]
-    fn operator_errors() {
-        assert_eq!(
-            msg(p(
-                Resource::Message,
-                json!({"peer_id": {"gt": "a", "xx": 1}})
-            )),
-            "Unsupported comparison operator: xx"
-        );
-        assert!(
-            msg(p(Resource::Message, json!({"peer_id": {"foo": 1}}))).starts_with(
-                "Invalid filter for column 'peer_id': unsupported operator(s) ['foo']"
-            )
-        );
-        assert_eq!(
-            msg(p(Resource::Message, json!({"NOT": null}))),
-            "NOT operator cannot be None"
-        );
-        assert_eq!(
-            msg(p(Resource::Message, json!({"OR": {}}))),
-            "OR operator must contain a list, got dict"
-        );
-        assert_eq!(
-            msg(p(Resource::Message, json!({"token_count": "abc"}))),
-            "Invalid numeric value: abc. Expected a number, got str"
-        );
-        assert_eq!(
-            msg(p(Resource::Session, json!({"is_active": "yes"}))),
-            "Invalid value for column 'is_active': expected true or false, got str"
-        );
-        assert_eq!(
-            msg(p(
-                Resource::Message,
-                json!({"token_count": {"contains": "1"}})
-            )),
-            "Operator 'contains' requires a text column, but 'token_count' is int"
-        );
-        assert_eq!(
-            msg(p(Resource::Message, json!({"created_at": "nope"}))),
-            "Invalid datetime value: nope"
-        );
-        let deep = json!({"AND": [{"AND": [{"AND": [{"AND": [{"AND": [{"AND": [{"peer_id": "a"}]}]}]}]}]}]});
-        assert_eq!(
-            msg(p(Resource::Message, deep)),
-            "Filter nesting exceeds maximum depth of 5"
-        );
-    }
-
-    #[test]
-    fn shapes() {
-        assert_eq!(
-            p(Resource::Message, json!({"peer_id": ["a", "b"]})).unwrap(),
-            Some(Filter::In(
-                Column::PeerName,
-                vec![Scalar::Text("a".into()), Scalar::Text("b".into())]
-            ))
-        );
-        assert_eq!(
-            p(Resource::Message, json!({"metadata": {"n": {"gte": 2}}})).unwrap(),
-            Some(Filter::JsonNumber(
-                Column::Metadata,
-                "n".into(),
-                Cmp::Gte,
-                2.0
-            ))
-        );
-        assert_eq!(
-            p(
-                Resource::Message,
-                json!({"metadata": {"d": {"lt": "2024-02-01"}}})
-            )
-            .unwrap(),
-            Some(Filter::JsonText(
-                Column::Metadata,
-                "d".into(),
-                Cmp::Lt,
-                "2024-02-01".into()
-            ))
-        );
-        assert_eq!(
-            p(Resource::Message, json!({"NOT": [{"peer_id": "a"}]})).unwrap(),
-            Some(Filter::NotTrue(Box::new(Filter::Compare(
-                Column::PeerName,
-                Cmp::Eq,
-                Scalar::Text("a".into())
-            ))))
-        );
-        assert_eq!(like_pattern("a%_\\"), "%a\\%\\_\\\\%");
-    }
-}
+mod tests;

@@ -1,0 +1,301 @@
+//! `Store` for PostgreSQL: a connection pool, embedded migrations, and one transaction
+//! per operation with bounded retries when a concurrent transaction wins a race.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use engram_core::model::{
+    Changes, Json, ListQuery, Message, NewMessage, NewPeer, NewSession, NewWorkspace, Page,
+    PageRequest, Peer, Session, SessionPeerConfig, Workspace,
+};
+use engram_core::store::{MembershipMode, Store};
+use engram_core::{Error, Result};
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgPoolOptions;
+
+use crate::{clone, messages, peers, sessions, workspaces};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+const POOL_SIZE: u32 = 16;
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_ATTEMPTS: u32 = 5;
+
+/// Reads see one snapshot (a count and its page agree) and never block writers.
+const READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+/// Runs `$body` (an expression awaiting on `$c: &mut PgConnection`) in a transaction
+/// begun by the future `$begin`, retrying the whole transaction when it lost a race.
+macro_rules! transaction {
+    ($begin:expr, |$c:ident| $body:expr) => {{
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let outcome: crate::R<_> = async {
+                let mut tx = $begin.await?;
+                let $c: &mut sqlx::PgConnection = &mut tx;
+                let out = $body?;
+                tx.commit().await?;
+                Ok(out)
+            }
+            .await;
+            match outcome {
+                Ok(v) => break Ok(v),
+                Err(fail) if attempt < MAX_ATTEMPTS && fail.is_retryable() => {
+                    tracing::debug!(attempt, error = ?fail, "postgres transaction lost a race; retrying");
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Err(fail) => break Err(fail.into_error()),
+            }
+        }
+    }};
+}
+
+macro_rules! writing {
+    ($store:expr, |$c:ident| $body:expr) => {
+        transaction!($store.pool.begin(), |$c| $body)
+    };
+}
+
+macro_rules! reading {
+    ($store:expr, |$c:ident| $body:expr) => {
+        transaction!($store.pool.begin_with(READ), |$c| $body)
+    };
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(5 << attempt.min(6))
+}
+
+fn db_err(e: impl std::fmt::Display) -> Error {
+    Error::Internal(format!("postgres: {e}"))
+}
+
+impl PgStore {
+    /// Connects a pool and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<PgStore> {
+        let store = PgStore::connect_only(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects a pool without touching the schema.
+    pub async fn connect_only(url: &str) -> Result<PgStore> {
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect(url)
+            .await
+            .map_err(db_err)?;
+        Ok(PgStore { pool })
+    }
+
+    /// Applies pending migrations; concurrent callers serialize on sqlx's advisory lock.
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await.map_err(db_err)
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn get_or_create_workspace(&self, new: NewWorkspace) -> Result<(Workspace, bool)> {
+        writing!(self, |c| workspaces::get_or_create(c, &new).await)
+    }
+
+    async fn update_workspace(&self, name: &str, changes: Changes) -> Result<Workspace> {
+        writing!(self, |c| workspaces::update(c, name, &changes).await)
+    }
+
+    async fn list_workspaces(&self, query: ListQuery) -> Result<Page<Workspace>> {
+        reading!(self, |c| workspaces::list(c, &query).await)
+    }
+
+    async fn get_or_create_peer(&self, workspace: &str, new: NewPeer) -> Result<(Peer, bool)> {
+        writing!(self, |c| peers::get_or_create(c, workspace, &new).await)
+    }
+
+    async fn list_peers(&self, workspace: &str, query: ListQuery) -> Result<Page<Peer>> {
+        reading!(self, |c| peers::list(c, workspace, &query).await)
+    }
+
+    async fn list_peer_sessions(
+        &self,
+        workspace: &str,
+        peer: &str,
+        query: ListQuery,
+    ) -> Result<Page<Session>> {
+        reading!(self, |c| sessions::list_for_peer(
+            c, workspace, peer, &query
+        )
+        .await)
+    }
+
+    async fn get_peer_card(
+        &self,
+        workspace: &str,
+        observer: &str,
+        observed: &str,
+    ) -> Result<Option<Vec<String>>> {
+        reading!(self, |c| peers::get_card(c, workspace, observer, observed)
+            .await)
+    }
+
+    async fn set_peer_card(
+        &self,
+        workspace: &str,
+        observer: &str,
+        observed: &str,
+        card: Vec<String>,
+    ) -> Result<()> {
+        writing!(self, |c| peers::set_card(
+            c, workspace, observer, observed, &card
+        )
+        .await)
+    }
+
+    async fn get_or_create_session(
+        &self,
+        workspace: &str,
+        new: NewSession,
+    ) -> Result<(Session, bool)> {
+        writing!(self, |c| sessions::get_or_create(c, workspace, &new).await)
+    }
+
+    async fn list_sessions(&self, workspace: &str, query: ListQuery) -> Result<Page<Session>> {
+        reading!(self, |c| sessions::list(c, workspace, &query).await)
+    }
+
+    async fn clone_session(
+        &self,
+        workspace: &str,
+        session: &str,
+        cutoff: Option<&str>,
+    ) -> Result<Session> {
+        writing!(self, |c| clone::clone(c, workspace, session, cutoff).await)
+    }
+
+    async fn set_session_peers(
+        &self,
+        workspace: &str,
+        session: &str,
+        peers: Vec<(String, SessionPeerConfig)>,
+        mode: MembershipMode,
+    ) -> Result<Session> {
+        writing!(self, |c| sessions::set_members(
+            c, workspace, session, &peers, mode
+        )
+        .await)
+    }
+
+    async fn remove_session_peers(
+        &self,
+        workspace: &str,
+        session: &str,
+        peers: Vec<String>,
+    ) -> Result<Session> {
+        writing!(self, |c| sessions::remove_members(
+            c, workspace, session, &peers
+        )
+        .await)
+    }
+
+    async fn list_session_peers(
+        &self,
+        workspace: &str,
+        session: &str,
+        page: PageRequest,
+    ) -> Result<Page<Peer>> {
+        reading!(self, |c| sessions::list_members(
+            c, workspace, session, page
+        )
+        .await)
+    }
+
+    async fn get_session_peer_config(
+        &self,
+        workspace: &str,
+        session: &str,
+        peer: &str,
+    ) -> Result<SessionPeerConfig> {
+        reading!(self, |c| sessions::get_member_config(
+            c, workspace, session, peer
+        )
+        .await)
+    }
+
+    async fn set_session_peer_config(
+        &self,
+        workspace: &str,
+        session: &str,
+        peer: &str,
+        config: SessionPeerConfig,
+    ) -> Result<()> {
+        writing!(self, |c| sessions::set_member_config(
+            c, workspace, session, peer, config
+        )
+        .await)
+    }
+
+    async fn create_messages(
+        &self,
+        workspace: &str,
+        session: &str,
+        batch: Vec<NewMessage>,
+    ) -> Result<Vec<Message>> {
+        messages::check_batch(&batch)?;
+        writing!(self, |c| messages::create(c, workspace, session, &batch)
+            .await)
+    }
+
+    async fn list_messages(
+        &self,
+        workspace: &str,
+        session: &str,
+        query: ListQuery,
+    ) -> Result<Page<Message>> {
+        reading!(self, |c| messages::list(c, workspace, session, &query)
+            .await)
+    }
+
+    async fn get_message(
+        &self,
+        workspace: &str,
+        session: &str,
+        id: &str,
+    ) -> Result<Option<Message>> {
+        reading!(self, |c| messages::get(c, workspace, session, id).await)
+    }
+
+    async fn update_message_metadata(
+        &self,
+        workspace: &str,
+        session: &str,
+        id: &str,
+        metadata: Json,
+    ) -> Result<Option<Message>> {
+        writing!(self, |c| messages::update_metadata(
+            c, workspace, session, id, &metadata
+        )
+        .await)
+    }
+
+    async fn recent_messages(
+        &self,
+        workspace: &str,
+        session: &str,
+        budget: i64,
+    ) -> Result<Vec<Message>> {
+        reading!(self, |c| messages::recent(c, workspace, session, budget)
+            .await)
+    }
+}
