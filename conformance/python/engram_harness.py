@@ -150,6 +150,33 @@ class EngramServer:
             self.proc.wait(timeout=10)
             raise RuntimeError(f"engram did not exit within {timeout}s of SIGTERM\n{self.log_tail()}")
 
+    def stored_sequences(self, workspace: str) -> dict[str, list[tuple[str, int]]]:
+        """Reads `seq_in_session` straight from the store (it is not on the wire):
+        session name -> [(message id, seq)] in storage order."""
+        sql = (
+            "SELECT s.name, m.public_id, m.seq_in_session FROM messages m "
+            "JOIN sessions s ON s.id = m.session_id JOIN workspaces w ON w.id = s.workspace_id "
+            "WHERE w.name = '{ws}' AND s.deleted_at IS NULL ORDER BY s.name, m.id"
+        ).format(ws=workspace.replace("'", "''"))
+        if self.db_url:
+            out = subprocess.run(
+                [psql_bin(), self.db_url, "-v", "ON_ERROR_STOP=1", "-qtA", "-F", "\t", "-c", sql],
+                check=True, capture_output=True, text=True,
+            ).stdout
+            rows = [line.split("\t") for line in out.splitlines() if line.strip()]
+        else:
+            import sqlite3
+
+            con = sqlite3.connect(f"file:{self.data_dir / 'engram.db'}?mode=ro", uri=True)
+            try:
+                rows = con.execute(sql).fetchall()
+            finally:
+                con.close()
+        result: dict[str, list[tuple[str, int]]] = {}
+        for name, public_id, seq in rows:
+            result.setdefault(name, []).append((public_id, int(seq)))
+        return result
+
     def kill(self) -> None:
         """SIGKILL, no chance to flush anything."""
         if self.proc is not None and self.proc.poll() is None:

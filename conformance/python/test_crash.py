@@ -132,6 +132,13 @@ def test_sigkill_keeps_acknowledged_messages(server: EngramServer) -> None:
                 p = [pos[by_content[t]["id"]] for t in batch]
                 assert p == list(range(p[0], p[0] + len(batch))), f"batch {batch} not contiguous: {p}"
 
+        # seq_in_session survives the crash gap-free (1..n) and follows list order
+        stored = server.stored_sequences(ws)
+        for s in range(SESSIONS):
+            rows = stored.get(f"s{s}", [])
+            assert [seq for _, seq in rows] == list(range(1, len(rows) + 1)), f"s{s}: seq_in_session not gap-free"
+            assert [i for i, _ in rows] == [m["id"] for m in list_all(c, ws, f"s{s}")]
+
         # the restarted server keeps accepting writes after the recovered ones
         r = c.post(f"/v3/workspaces/{ws}/sessions/s0/messages", json={"messages": [{"peer_id": "w0", "content": "after"}]})
         assert r.status_code == 201, r.text
