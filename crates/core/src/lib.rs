@@ -3,6 +3,7 @@
 //! This crate never imports sqlx, rusqlite, axum or any other I/O crate: it holds
 //! the rules that must hold identically whichever engine stores the data.
 
+pub mod configuration;
 pub mod error;
 pub mod filter;
 pub mod filter_sql;

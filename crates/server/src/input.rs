@@ -152,10 +152,18 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// A configuration object: stored without its null top-level values.
+    /// A workspace or session `configuration`, checked and normalised.
     pub fn configuration(&mut self, key: &str) -> Option<Json> {
-        self.object(key)
-            .map(|m| m.into_iter().filter(|(_, v)| !v.is_null()).collect())
+        match self.get(key) {
+            None | Some(Value::Null) => None,
+            Some(v) => match engram_core::configuration::parse(v, loc(&["body", key]), false) {
+                Ok(m) => Some(m),
+                Err(mut e) => {
+                    self.errors.append(&mut e);
+                    None
+                }
+            },
+        }
     }
 
     /// The `filters` object of list bodies.

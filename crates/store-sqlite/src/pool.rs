@@ -35,10 +35,14 @@ impl ReadPool {
                 .pop()
                 .expect("a permit implies a free connection");
             // A read transaction gives multi-statement reads (count + page) one snapshot.
+            // A panicking read must not take its connection out of the pool.
             let out = conn
                 .execute_batch("BEGIN")
                 .map_err(crate::db_err)
-                .and_then(|()| f(&conn));
+                .and_then(|()| {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&conn)))
+                        .unwrap_or_else(|_| Err(Error::Internal("read panicked".into())))
+                });
             let _ = conn.execute_batch("COMMIT");
             pool.conns.lock().expect("pool lock").push(conn);
             out

@@ -73,11 +73,10 @@ fn parse_message(i: usize, value: &Value, errors: &mut Vec<FieldError>) -> Optio
             .map_err(|e| errors.push(e))
             .ok(),
     };
-    if let Some(c) = map
-        .get("configuration")
-        .filter(|c| !c.is_null() && !c.is_object())
+    if let Some(c) = map.get("configuration").filter(|c| !c.is_null())
+        && let Err(mut e) = engram_core::configuration::parse(c, at(i, "configuration"), true)
     {
-        errors.push(validate::dict_type(at(i, "configuration"), c));
+        errors.append(&mut e);
     }
     let created_at = match map.get("created_at") {
         None | Some(Value::Null) => None,

@@ -301,3 +301,33 @@ both_engines!(context_fits_the_token_budget, |app: TestApp| async move {
     let unknown = app.get("/v3/workspaces/w/sessions/ghost/context").await;
     assert_eq!(unknown.body["messages"], json!([]));
 });
+
+both_engines!(
+    configuration_is_checked_and_normalised,
+    |app: TestApp| async move {
+        let r = app
+        .post("/v3/workspaces/w/sessions", json!({"id": "s", "configuration": {"summary": {"messages_per_short_summary": 30, "messages_per_long_summary": 20}}}))
+        .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            r.body["detail"][0]["msg"],
+            "Value error, messages_per_short_summary must be less than messages_per_long_summary"
+        );
+        assert_eq!(
+            r.body["detail"][0]["loc"],
+            json!(["body", "configuration", "summary"])
+        );
+        let r = app.put("/v3/workspaces/w", json!({"configuration": {"reasoning": {"enabled": "no", "extra": 1}, "custom": true}})).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(
+            r.body["configuration"],
+            json!({"custom": true, "reasoning": {"enabled": false}})
+        );
+        let r = app.post("/v3/workspaces/w/sessions/s/messages", json!({"messages": [{"peer_id": "p", "content": "x", "configuration": {"reasoning": []}}]})).await;
+        assert_eq!(r.body["detail"][0]["type"], "model_type");
+        assert_eq!(
+            r.body["detail"][0]["loc"],
+            json!(["body", "messages", 0, "configuration", "reasoning"])
+        );
+    }
+);
