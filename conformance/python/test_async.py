@@ -122,3 +122,13 @@ async def test_async_concurrent_writers_keep_batches_intact(honcho: Honcho) -> N
         for b in range(5):
             chunk = [pos[x] for x in mids[b * 5 : b * 5 + 5]]
             assert chunk == list(range(chunk[0], chunk[0] + 5))
+
+
+async def test_async_session_delete(honcho: Honcho) -> None:
+    alice = await honcho.aio.peer("alice")
+    s = await honcho.aio.session("adel")
+    await s.aio.add_messages([alice.message("bye")])
+    await s.aio.delete()
+    assert "adel" not in [x.id for x in await honcho.aio.sessions()]
+    fresh = await honcho.aio.session("adel")
+    assert [m.content async for m in await fresh.aio.messages()] == []

@@ -180,3 +180,20 @@ def test_clone_is_scoped_to_workspace(base_url: str, honcho: Honcho) -> None:
     mine.add_messages(honcho.peer("alice").message("mine"))
     assert [m.content for m in mine.clone().messages()] == ["mine"]
     assert [m.content for m in other.session("twin").messages()] == ["not yours"]
+
+
+def test_session_delete(honcho: Honcho) -> None:
+    doomed = honcho.session("doomed", peers=["alice"])
+    doomed.add_messages([doomed_peer.message(f"m{i}") for i, doomed_peer in enumerate([honcho.peer("alice")] * 3)])
+    keep = honcho.session("keep")
+    keep.add_messages([honcho.peer("alice").message("stays")])
+    doomed.delete()
+    assert "doomed" not in ids(honcho.sessions())
+    assert "doomed" not in ids(honcho.sessions(filters={"is_active": True}))
+    assert "doomed" not in ids(honcho.peer("alice").sessions())
+    assert list(doomed.messages()) == []
+    with pytest.raises(Exception):
+        doomed.delete()  # already deleted: 404
+    reborn = honcho.session("doomed")
+    assert list(reborn.messages()) == [] and reborn.is_active is True
+    assert [m.content for m in keep.messages()] == ["stays"]

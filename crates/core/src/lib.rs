@@ -9,6 +9,7 @@ pub mod filter;
 pub mod filter_sql;
 pub mod ids;
 pub mod model;
+pub mod queue;
 pub mod store;
 pub mod time;
 pub mod tokens;

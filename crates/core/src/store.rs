@@ -9,6 +9,8 @@ use crate::model::{
     Changes, ListQuery, Message, NewMessage, NewPeer, NewSession, NewWorkspace, Page, PageRequest,
     Peer, Session, SessionPeerConfig, Workspace,
 };
+use crate::queue::{Job, PurgeSession, Receipt};
+use crate::time::Micros;
 
 /// How a membership map is applied to a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,4 +141,30 @@ pub trait Store: Send + Sync + 'static {
         session: &str,
         budget: i64,
     ) -> Result<Vec<Message>>;
+
+    /// Tombstones a live session and queues its purge in the same transaction. From
+    /// the return on, no read sees it and its name is free.
+    async fn delete_session(&self, workspace: &str, session: &str) -> Result<()>;
+    /// Claims the next runnable job (deletions first; one job per work unit at a
+    /// time; expired leases are taken over) until `lease_until`.
+    async fn claim_job(&self, lease_until: Micros) -> Result<Option<Job>>;
+    /// Marks a claimed job done; fails if another worker has taken it over since.
+    async fn complete_job(&self, job: &Job) -> Result<()>;
+    /// Records a failed attempt of a claimed job: retried at `retry_at`, or
+    /// dead-lettered when `None`; fails if another worker has taken it over since.
+    async fn fail_job(&self, job: &Job, error: &str, retry_at: Option<Micros>) -> Result<()>;
+    /// Removes up to `batch` rows of the purged session and renews the job's lease;
+    /// returns true once nothing is left and the receipt is final.
+    async fn purge_session_step(
+        &self,
+        job: &Job,
+        purge: PurgeSession,
+        batch: i64,
+        lease_until: Micros,
+    ) -> Result<bool>;
+    /// Purge receipts of a workspace, oldest request first.
+    async fn deletion_receipts(&self, workspace: &str) -> Result<Vec<Receipt>>;
+    /// Counts, per check of `queue::VERIFY_CHECKS` and in that order, the rows that
+    /// break the store's integrity; all zero on a healthy store.
+    async fn verify(&self) -> Result<Vec<i64>>;
 }

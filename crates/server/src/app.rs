@@ -14,6 +14,17 @@ use crate::{input, openapi, routes};
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// Wakes this process's queue workers when a request queued a job.
+    pub wake: Arc<tokio::sync::Notify>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>) -> AppState {
+        AppState {
+            store,
+            wake: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
 }
 
 /// The whole HTTP surface; `max_body` bounds every request body in bytes.

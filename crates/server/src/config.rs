@@ -21,8 +21,14 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run the HTTP API (SQLite under --data-dir by default, PostgreSQL when DB_CONNECTION_URI is set).
+    /// Run the HTTP API and the queue workers (SQLite under --data-dir by default,
+    /// PostgreSQL when DB_CONNECTION_URI is set).
     Serve(ServeArgs),
+    /// Run only the queue workers (background purges), no HTTP; pair with `serve --no-workers`.
+    Worker(StoreArgs),
+    /// Check the store for rows that should not exist (orphans of deleted sessions,
+    /// purges that never ran or were dead-lettered); exits 1 if any are found.
+    Verify(StoreArgs),
     /// Apply the database migrations and exit (they also run at every start).
     Migrate(StoreArgs),
 }
@@ -46,6 +52,9 @@ pub struct ServeArgs {
     /// Largest accepted request body, in bytes (larger requests get 413).
     #[arg(long, env = "ENGRAM_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Serve the API only; queue work is left to `engram worker` processes.
+    #[arg(long, env = "ENGRAM_NO_WORKERS")]
+    pub no_workers: bool,
     #[command(flatten)]
     pub store: StoreArgs,
 }

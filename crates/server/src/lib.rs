@@ -6,5 +6,6 @@ pub mod error;
 pub mod input;
 pub mod openapi;
 pub mod routes;
+pub mod worker;
 
 pub use app::{AppState, build_router, serve};

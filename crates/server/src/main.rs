@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use engram_server::config::{Cli, Command};
-use engram_server::{AppState, build_router, serve};
+use engram_server::{AppState, build_router, serve, worker};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -27,14 +27,51 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve(args) => {
-            let store = args.store.open().await?;
+            let state = AppState::new(args.store.open().await?);
             let listener = TcpListener::bind(args.bind)
                 .await
                 .map_err(|e| anyhow::anyhow!("ENGRAM_BIND: cannot listen on {}: {e}", args.bind))?;
             tracing::info!(address = %listener.local_addr()?, "engram listening");
-            let router = build_router(AppState { store }, args.max_body_bytes);
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            let workers = (!args.no_workers).then(|| {
+                tokio::spawn(worker::run(
+                    state.store.clone(),
+                    state.wake.clone(),
+                    stop_rx,
+                ))
+            });
+            let router = build_router(state, args.max_body_bytes);
             serve(listener, router, shutdown_signal()).await?;
+            let _ = stop_tx.send(true);
+            if let Some(w) = workers {
+                let _ = w.await;
+            }
             tracing::info!("engram stopped");
+            Ok(())
+        }
+        Command::Verify(store) => {
+            let counts = store.open().await?.verify().await?;
+            let mut problems = 0;
+            for (check, count) in engram_core::queue::VERIFY_CHECKS.iter().zip(&counts) {
+                println!("{count:>10}  {check}");
+                problems += count;
+            }
+            if problems > 0 {
+                anyhow::bail!("verify found {problems} row(s) that should not exist");
+            }
+            println!("store is clean");
+            Ok(())
+        }
+        Command::Worker(store) => {
+            let store = store.open().await?;
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+            let worker = tokio::spawn(worker::run(store, wake, stop_rx));
+            tracing::info!("engram worker running");
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+            let _ = worker.await;
+            tracing::info!("engram worker stopped");
             Ok(())
         }
     }

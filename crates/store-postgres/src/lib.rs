@@ -6,9 +6,11 @@
 //! a race (serialization failure, deadlock, unique violation) is retried a few times.
 
 mod clone;
+mod deletion;
 mod dialect;
 mod messages;
 mod peers;
+mod queue;
 mod rows;
 mod sessions;
 mod store;

@@ -8,13 +8,15 @@ use engram_core::model::{
     Changes, Json, ListQuery, Message, NewMessage, NewPeer, NewSession, NewWorkspace, Page,
     PageRequest, Peer, Session, SessionPeerConfig, Workspace,
 };
+use engram_core::queue::{Job, PurgeSession, Receipt};
 use engram_core::store::{MembershipMode, Store};
+use engram_core::time::Micros;
 use engram_core::{Error, Result};
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 
-use crate::{clone, messages, peers, sessions, workspaces};
+use crate::{clone, deletion, messages, peers, queue, sessions, workspaces};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -297,5 +299,54 @@ impl Store for PgStore {
     ) -> Result<Vec<Message>> {
         reading!(self, |c| messages::recent(c, workspace, session, budget)
             .await)
+    }
+
+    async fn delete_session(&self, workspace: &str, session: &str) -> Result<()> {
+        writing!(self, |c| deletion::delete_session(c, workspace, session)
+            .await)
+    }
+
+    async fn claim_job(&self, lease_until: Micros) -> Result<Option<Job>> {
+        writing!(self, |c| queue::claim(c, lease_until).await)
+    }
+
+    async fn complete_job(&self, job: &Job) -> Result<()> {
+        writing!(self, |c| queue::complete(c, job.id, job.attempts).await)
+    }
+
+    async fn fail_job(&self, job: &Job, error: &str, retry_at: Option<Micros>) -> Result<()> {
+        writing!(self, |c| queue::fail(
+            c,
+            job.id,
+            job.attempts,
+            error,
+            retry_at
+        )
+        .await)
+    }
+
+    async fn purge_session_step(
+        &self,
+        job: &Job,
+        purge: PurgeSession,
+        batch: i64,
+        lease_until: Micros,
+    ) -> Result<bool> {
+        writing!(self, |c| deletion::purge_step(
+            c,
+            (job.id, job.attempts),
+            purge,
+            batch,
+            lease_until
+        )
+        .await)
+    }
+
+    async fn deletion_receipts(&self, workspace: &str) -> Result<Vec<Receipt>> {
+        reading!(self, |c| deletion::receipts(c, workspace).await)
+    }
+
+    async fn verify(&self) -> Result<Vec<i64>> {
+        reading!(self, |c| deletion::verify(c).await)
     }
 }

@@ -4,11 +4,13 @@
 //! (group commit), so every acknowledged write is on disk without paying one fsync per
 //! request. Reads use a small pool of read-only connections.
 
+mod deletion;
 mod dialect;
 mod messages;
 mod migrate;
 mod peers;
 mod pool;
+mod queue;
 mod rows;
 mod sessions;
 mod store;

@@ -5,7 +5,10 @@ use rusqlite::Connection;
 
 use crate::db_err;
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_core.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_core.sql"),
+    include_str!("../migrations/0002_queue.sql"),
+];
 
 pub fn run(conn: &Connection) -> Result<()> {
     let current: usize = conn

@@ -9,13 +9,15 @@ use engram_core::model::{
     Changes, Json, ListQuery, Message, NewMessage, NewPeer, NewSession, NewWorkspace, Page,
     PageRequest, Peer, Session, SessionPeerConfig, Workspace,
 };
+use engram_core::queue::{Job, PurgeSession, Receipt};
 use engram_core::store::{MembershipMode, Store};
+use engram_core::time::Micros;
 use engram_core::{Error, Result};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::pool::ReadPool;
 use crate::writer::Writer;
-use crate::{db_err, messages, migrate, peers, sessions, workspaces};
+use crate::{db_err, deletion, messages, migrate, peers, queue, sessions, workspaces};
 
 const READERS: usize = 4;
 
@@ -287,5 +289,61 @@ impl Store for SqliteStore {
         self.readers
             .read(move |c| messages::recent(c, &ws, &s, budget))
             .await
+    }
+
+    async fn delete_session(&self, workspace: &str, session: &str) -> Result<()> {
+        let (ws, s) = (owned(workspace), owned(session));
+        self.writer
+            .write(move |c| deletion::delete_session(c, &ws, &s))
+            .await
+    }
+
+    async fn claim_job(&self, lease_until: Micros) -> Result<Option<Job>> {
+        self.writer
+            .write(move |c| queue::claim(c, lease_until))
+            .await
+    }
+
+    async fn complete_job(&self, job: &Job) -> Result<()> {
+        let (id, attempt) = (job.id, job.attempts);
+        self.writer
+            .write(move |c| queue::complete(c, id, attempt))
+            .await
+    }
+
+    async fn fail_job(&self, job: &Job, error: &str, retry_at: Option<Micros>) -> Result<()> {
+        let (id, attempt, error) = (job.id, job.attempts, owned(error));
+        self.writer
+            .write(move |c| queue::fail(c, id, attempt, &error, retry_at))
+            .await
+    }
+
+    async fn purge_session_step(
+        &self,
+        job: &Job,
+        purge: PurgeSession,
+        batch: i64,
+        lease_until: Micros,
+    ) -> Result<bool> {
+        let (id, attempt) = (job.id, job.attempts);
+        let done = self
+            .writer
+            .write(move |c| deletion::purge_step(c, (id, attempt), purge, batch, lease_until))
+            .await?;
+        if done {
+            // secure_delete zeroes freed content in the database file; the old log
+            // frames still hold it until the log is checkpointed and truncated.
+            self.writer.checkpoint().await?;
+        }
+        Ok(done)
+    }
+
+    async fn deletion_receipts(&self, workspace: &str) -> Result<Vec<Receipt>> {
+        let ws = owned(workspace);
+        self.readers.read(move |c| deletion::receipts(c, &ws)).await
+    }
+
+    async fn verify(&self) -> Result<Vec<i64>> {
+        self.readers.read(deletion::verify).await
     }
 }

@@ -14,7 +14,14 @@ use crate::db_err;
 const MAX_BATCH: usize = 256;
 
 type Completion = Box<dyn FnOnce(Result<()>) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+type Write = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+
+enum Job {
+    Write(Write),
+    /// Copies the write-ahead log into the database file and truncates it, so
+    /// content removed by a purge no longer survives in old log frames.
+    Checkpoint(oneshot::Sender<Result<()>>),
+}
 
 #[derive(Clone)]
 pub struct Writer {
@@ -38,7 +45,7 @@ impl Writer {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
+        let job: Write = Box::new(move |conn| {
             let result = catch_unwind(AssertUnwindSafe(|| f(conn)))
                 .unwrap_or_else(|_| Err(Error::Internal("write panicked".into())));
             let ok = result.is_ok();
@@ -48,7 +55,16 @@ impl Writer {
             (ok, done)
         });
         self.tx
-            .send(job)
+            .send(Job::Write(job))
+            .map_err(|_| Error::Internal("sqlite writer stopped".into()))?;
+        rx.await
+            .map_err(|_| Error::Internal("sqlite writer dropped a request".into()))?
+    }
+
+    pub async fn checkpoint(&self) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Job::Checkpoint(tx))
             .map_err(|_| Error::Internal("sqlite writer stopped".into()))?;
         rx.await
             .map_err(|_| Error::Internal("sqlite writer dropped a request".into()))?
@@ -56,19 +72,45 @@ impl Writer {
 }
 
 fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+    let mut next = rx.recv().ok();
+    while let Some(job) = next.take() {
+        match job {
+            Job::Checkpoint(reply) => {
+                let done = conn
+                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                        r.get::<_, i64>(0)
+                    })
+                    .map_err(db_err)
+                    .and_then(|busy| match busy {
+                        0 => Ok(()),
+                        _ => Err(Error::Internal(
+                            "wal checkpoint was blocked by readers".into(),
+                        )),
+                    });
+                let _ = reply.send(done);
+            }
+            Job::Write(first) => {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(Job::Write(w)) => batch.push(w),
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                commit_batch(&conn, batch);
             }
         }
-        commit_batch(&conn, batch);
+        if next.is_none() {
+            next = rx.recv().ok();
+        }
     }
 }
 
-fn commit_batch(conn: &Connection, batch: Vec<Job>) {
+fn commit_batch(conn: &Connection, batch: Vec<Write>) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         // Dropping the jobs drops their reply channels: each caller gets an error.
         tracing::error!(error = %e, "sqlite writer could not begin a transaction");

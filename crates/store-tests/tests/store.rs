@@ -16,6 +16,8 @@ mod filters;
 mod members;
 #[path = "store/messages.rs"]
 mod messages;
+#[path = "store/queue.rs"]
+mod queue;
 #[path = "store/resources.rs"]
 mod resources;
 #[path = "store/sessions.rs"]
@@ -60,4 +62,10 @@ on_both_engines! {
     clone::clone_session,
     concurrency::concurrent_message_creation,
     concurrency::concurrent_get_or_create,
+    queue::delete_session,
+    queue::claim_order_and_leases,
+    queue::fail_and_retry,
+    queue::purge_session,
+    queue::purge_resumes,
+    queue::purge_refuses_live_session,
 }

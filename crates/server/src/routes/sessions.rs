@@ -93,6 +93,22 @@ async fn update(
     ))
 }
 
+/// Deletes a session: 202 at once; from then on nothing of it is visible and its
+/// name is free, while a queued purge removes every row in the background.
+#[utoipa::path(delete, path = "/v3/workspaces/{workspace_id}/sessions/{session_id}", tag = "sessions",
+    responses((status = 202, description = "`{\"message\": \"Session deleted successfully\"}`"), (status = 404)))]
+async fn delete(
+    State(app): State<AppState>,
+    Path((workspace_id, session_id)): SessionPath,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    app.store.delete_session(&workspace_id, &session_id).await?;
+    app.wake.notify_one();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"message": "Session deleted successfully"})),
+    ))
+}
+
 /// Copies the session (up to and including `message_id` when given) under a new id.
 #[utoipa::path(post, path = "/v3/workspaces/{workspace_id}/sessions/{session_id}/clone", tag = "sessions",
     params(("message_id" = Option<String>, Query)), responses((status = 201, body = Session)))]
@@ -238,7 +254,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_or_create))
         .routes(routes!(list))
-        .routes(routes!(update))
+        .routes(routes!(update, delete))
         .routes(routes!(clone))
         .routes(routes!(add_peers, set_peers, remove_peers, list_peers))
         .routes(routes!(get_config, set_config))

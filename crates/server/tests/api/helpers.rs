@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use engram_core::Store;
-use engram_server::{AppState, build_router, serve};
+use engram_server::{AppState, build_router, serve, worker};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -13,7 +13,9 @@ pub struct TestApp {
     pub base: String,
     client: Client,
     _dir: Option<tempfile::TempDir>,
+    pub store: Arc<dyn Store>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
+    _stop_workers: tokio::sync::watch::Sender<bool>,
 }
 
 pub struct Reply {
@@ -60,7 +62,10 @@ impl TestApp {
     async fn start(store: Arc<dyn Store>, dir: Option<tempfile::TempDir>) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let router = build_router(AppState { store }, 1024 * 1024);
+        let state = AppState::new(store.clone());
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(worker::run(store.clone(), state.wake.clone(), stop_rx));
+        let router = build_router(state, 1024 * 1024);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(serve(listener, router, async {
             let _ = rx.await;
@@ -72,9 +77,16 @@ impl TestApp {
         TestApp {
             base,
             client,
+            store,
             _dir: dir,
             _shutdown: tx,
+            _stop_workers: stop_tx,
         }
+    }
+
+    /// The SQLite data directory, when this app runs on SQLite.
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        self._dir.as_ref().map(|d| d.path())
     }
 
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {

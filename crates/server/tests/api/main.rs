@@ -1,6 +1,7 @@
 //! HTTP tests against the real router over real TCP, on both engines.
 
 mod concurrency;
+mod deletion;
 mod filter_parity;
 mod helpers;
 mod messages;

@@ -1,0 +1,261 @@
+//! `engram-bench`: one workload, runnable against an engram it starts itself (SQLite or
+//! PostgreSQL, on a fresh store) or against any running Honcho-compatible server, so the
+//! numbers of different servers on the same machine are comparable.
+
+mod floor;
+mod ingest;
+mod reads;
+mod report;
+mod server;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, ValueEnum};
+
+use crate::floor::Floor;
+use crate::report::{Report, Resources};
+use crate::server::{Engram, PgDatabases};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "engram-bench",
+    about = "Benchmark engram (or any Honcho v3 server): ingest, reads, resources"
+)]
+struct Cli {
+    /// Start engram on a fresh temporary store of this engine.
+    #[arg(long, value_enum, default_value = "sqlite")]
+    engine: Engine,
+    /// PostgreSQL server for `--engine postgres` (a fresh database is created and dropped).
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Benchmark an already running server instead (no floor, no RSS, no startup time).
+    #[arg(long)]
+    url: Option<String>,
+    /// The engram binary to start [default: `engram` next to this binary].
+    #[arg(long)]
+    engram_bin: Option<PathBuf>,
+    /// Scenarios to run, comma-separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "ingest,reads,resources"
+    )]
+    scenarios: Vec<Scenario>,
+    /// Batches of 100 messages written per client count (shared among its clients).
+    #[arg(long, default_value_t = 1000)]
+    ingest_batches: u64,
+    /// Concurrent ingest clients, one run per value.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    clients: Vec<usize>,
+    /// Messages stored in the session before the read scenario.
+    #[arg(long, default_value_t = 100_000)]
+    read_messages: u64,
+    /// Requests per read operation.
+    #[arg(long, default_value_t = 2000)]
+    read_requests: u64,
+    /// Concurrent read clients.
+    #[arg(long, default_value_t = 16)]
+    read_clients: usize,
+    /// Also write the results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    Ingest,
+    Reads,
+    Resources,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    if cli.clients.contains(&0) || cli.read_clients == 0 {
+        bail!("client counts must be at least 1");
+    }
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        // Enough idle connections that 64 clients never reconnect between requests.
+        .pool_max_idle_per_host(256)
+        .build()?;
+    let tmp = tempfile::Builder::new().prefix("engram-bench-").tempdir()?;
+    let mut pg = None;
+    let result = run(&cli, &http, tmp.path(), &mut pg).await;
+    if let Some(dbs) = pg.as_mut() {
+        let dbs: &mut PgDatabases = dbs;
+        if let Err(e) = dbs.drop_all().await {
+            eprintln!("warning: could not drop bench databases: {e:#}");
+        }
+    }
+    let report = result?;
+    report::print(&report);
+    if let Some(path) = &cli.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("write {}", path.display()))?;
+        println!("\nJSON written to {}", path.display());
+    }
+    Ok(())
+}
+
+async fn run(
+    cli: &Cli,
+    http: &reqwest::Client,
+    tmp: &std::path::Path,
+    pg: &mut Option<PgDatabases>,
+) -> Result<Report> {
+    let wants = |s: Scenario| cli.scenarios.contains(&s);
+    let mut rows = vec![];
+    let mut resources = Resources::default();
+
+    // Own server: spawn it (and prepare the floor store) on fresh storage.
+    let mut engram = None;
+    let mut floor = None;
+    let base = match &cli.url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => {
+            let bin = match &cli.engram_bin {
+                Some(p) => p.clone(),
+                None => std::env::current_exe()?
+                    .parent()
+                    .context("bench binary has no directory")?
+                    .join("engram"),
+            };
+            let database_url = match cli.engine {
+                Engine::Sqlite => None,
+                Engine::Postgres => {
+                    let admin = cli
+                        .database_url
+                        .as_deref()
+                        .context("--engine postgres needs --database-url")?;
+                    let dbs = pg.insert(PgDatabases::new(admin));
+                    Some(dbs.create("").await?)
+                }
+            };
+            let data_dir = tmp.join("engram-data");
+            std::fs::create_dir_all(&data_dir)?;
+            let (e, startup) =
+                Engram::start(http, &bin, &data_dir, database_url.as_deref()).await?;
+            resources.startup_ms = Some(startup.as_secs_f64() * 1e3);
+            // Let lazily initialized state (tokenizer tables, pools) settle before "idle".
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            resources.rss_idle_mb = e.rss_mb().map(|(rss, _)| rss);
+            eprintln!(
+                "engram up at {} in {:.0} ms (store: {})",
+                e.base,
+                startup.as_secs_f64() * 1e3,
+                database_url.as_deref().unwrap_or("sqlite, fresh temp dir")
+            );
+            if wants(Scenario::Ingest) {
+                let max_clients = cli.clients.iter().copied().max().unwrap_or(1);
+                floor = Some(match (cli.engine, pg.as_mut()) {
+                    (Engine::Postgres, Some(dbs)) => {
+                        Floor::postgres(&dbs.create("_floor").await?, max_clients).await?
+                    }
+                    _ => Floor::sqlite(tmp.join("floor.db"))?,
+                });
+            }
+            let base = e.base.clone();
+            engram = Some(e);
+            base
+        }
+    };
+
+    // One untimed write first: engram loads its tokenizer on first use, and that one-off
+    // cost belongs in the resources section, not in the steady-state ingest percentiles.
+    let first = warm_up(http, &base).await?;
+    if engram.is_some() {
+        resources.first_write_ms = Some(first.as_secs_f64() * 1e3);
+    }
+
+    if wants(Scenario::Ingest) {
+        for &clients in &cli.clients {
+            eprintln!(
+                "ingest: {clients} clients, {} batches of 100",
+                cli.ingest_batches
+            );
+            let ws = format!("bench-ingest-{clients}");
+            let (mut row, _) = ingest::run(http, &base, &ws, clients, cli.ingest_batches).await?;
+            if let Some(f) = &floor {
+                eprintln!("ingest floor: {clients} clients");
+                let floor_row = f.run(&ws, clients, cli.ingest_batches).await?;
+                row.vs_floor = Some(row.throughput / floor_row.throughput.max(1e-9));
+                rows.push(row);
+                rows.push(floor_row);
+            } else {
+                rows.push(row);
+            }
+        }
+    }
+
+    if wants(Scenario::Reads) {
+        eprintln!("reads: seeding {} messages", cli.read_messages);
+        let stored = reads::seed(http, &base, "bench-reads", cli.read_messages).await?;
+        eprintln!("reads: {} requests per operation", cli.read_requests);
+        rows.extend(
+            reads::run(
+                http,
+                &base,
+                "bench-reads",
+                stored,
+                cli.read_clients,
+                cli.read_requests,
+            )
+            .await?,
+        );
+    }
+
+    let mut engine = None;
+    if let Some(mut e) = engram {
+        engine = Some(format!("{:?}", cli.engine).to_lowercase());
+        if let Some((rss, peak)) = e.rss_mb() {
+            resources.rss_after_mb = Some(rss);
+            resources.rss_peak_mb = Some(peak);
+        }
+        if wants(Scenario::Resources) {
+            eprintln!("resources: restarting on the filled store");
+            let took = e.restart(http).await?;
+            resources.restart_ms = Some(took.as_secs_f64() * 1e3);
+        }
+        e.stop()?;
+    }
+    let own = cli.url.is_none();
+    Ok(Report {
+        target: cli.url.clone().unwrap_or_else(|| {
+            format!(
+                "engram (own, {})",
+                format!("{:?}", cli.engine).to_lowercase()
+            )
+        }),
+        engine,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        rows,
+        resources: (own && wants(Scenario::Resources)).then_some(resources),
+    })
+}
+
+async fn warm_up(http: &reqwest::Client, base: &str) -> Result<Duration> {
+    ingest::prepare(http, base, "bench-warmup", std::iter::once("w".to_string())).await?;
+    let mut samples = report::Samples::default();
+    let req = http
+        .post(format!(
+            "{base}/v3/workspaces/bench-warmup/sessions/w/messages"
+        ))
+        .header("content-type", "application/json")
+        .body(ingest::batch_body(0, |_| None));
+    ingest::timed(&mut samples, req).await;
+    if let Some(e) = samples.first_errors.first() {
+        bail!("warm-up write failed: {e}");
+    }
+    Ok(samples.latencies[0])
+}

@@ -1,0 +1,84 @@
+//! The job queue's shared rules: job kinds, payloads, priorities and the retry schedule.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::time::Micros;
+
+/// Deletion jobs are claimed before any other kind.
+pub const PRIORITY_DELETION: i64 = 0;
+pub const PURGE_SESSION: &str = "purge_session";
+pub const MAX_ATTEMPTS: i64 = 10;
+/// How long a claim lasts without renewal; a crashed worker's job is retried after it.
+pub const LEASE_MICROS: Micros = 60_000_000;
+/// Rows removed per purge transaction, small enough to never hold the writer long.
+pub const PURGE_BATCH: i64 = 1000;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub payload: Value,
+    pub attempts: i64,
+    pub max_attempts: i64,
+}
+
+/// Identifies the session a purge removes, by internal ids: the name may already
+/// belong to a new session.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PurgeSession {
+    pub workspace_id: i64,
+    pub session_id: i64,
+}
+
+pub fn purge_unit_key(p: PurgeSession) -> String {
+    format!("purge:{}:{}", p.workspace_id, p.session_id)
+}
+
+/// When a job that failed its `attempts`-th try runs again: exponential from one
+/// second, capped at ten minutes, with up to 25% jitter so retries do not align.
+/// `None` once the attempt limit is reached: the job is dead-lettered.
+pub fn retry_at(now: Micros, attempts: i64, max_attempts: i64) -> Option<Micros> {
+    if attempts >= max_attempts {
+        return None;
+    }
+    let base = 1_000_000i64
+        .saturating_mul(1 << attempts.clamp(0, 20))
+        .min(600_000_000);
+    let jitter = (now.rem_euclid(1000) * base / 4) / 1000;
+    Some(now + base + jitter)
+}
+
+/// What a purge removed; never any content.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Receipt {
+    pub workspace_id: String,
+    pub session_id: String,
+    pub messages_deleted: i64,
+    pub members_deleted: i64,
+    pub requested_at: Micros,
+    pub finished_at: Option<Micros>,
+}
+
+/// The integrity checks `engram verify` runs; each names rows that should not exist.
+pub const VERIFY_CHECKS: [&str; 4] = [
+    "messages whose session row is gone",
+    "memberships whose session row is gone",
+    "deleted sessions with no purge queued or running",
+    "purge jobs dead-lettered",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_stops_at_the_limit() {
+        let a = retry_at(0, 1, 10).unwrap();
+        let b = retry_at(0, 2, 10).unwrap();
+        assert_eq!((a, b), (2_000_000, 4_000_000));
+        assert!(retry_at(999, 3, 10).unwrap() <= 999 + 8_000_000 + 2_000_000);
+        assert_eq!(retry_at(0, 30, 40).unwrap(), 600_000_000);
+        assert_eq!(retry_at(0, 10, 10), None);
+    }
+}

@@ -1,0 +1,94 @@
+//! The queue worker: claims jobs (deletions first), runs them, and records the outcome
+//! with retries and backoff. Wakes on an in-process notify when this process queued
+//! work, and polls so jobs queued by other processes are picked up too.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use engram_core::queue::{self, Job, LEASE_MICROS, PURGE_BATCH, PURGE_SESSION, PurgeSession};
+use engram_core::time::now_micros;
+use engram_core::{Error, Store};
+use tokio::sync::{Notify, watch};
+
+const POLL: Duration = Duration::from_secs(1);
+
+/// Runs until `stop` turns true; a job in progress is finished or handed back.
+pub async fn run(store: Arc<dyn Store>, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        match store.claim_job(now_micros() + LEASE_MICROS).await {
+            Ok(Some(job)) => {
+                run_job(&store, job, &stop).await;
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "claiming a job failed"),
+        }
+        tokio::select! {
+            () = wake.notified() => {}
+            () = tokio::time::sleep(POLL) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+enum Outcome {
+    Done,
+    Failed(Error),
+    /// Shutdown interrupted the job; it runs again at once elsewhere or after restart.
+    Released,
+}
+
+async fn run_job(store: &Arc<dyn Store>, job: Job, stop: &watch::Receiver<bool>) {
+    let started = std::time::Instant::now();
+    let outcome = match job.kind.as_str() {
+        PURGE_SESSION => purge_session(store, &job, stop).await,
+        other => Outcome::Failed(Error::Internal(format!("unknown job kind {other:?}"))),
+    };
+    let recorded = match outcome {
+        Outcome::Done => {
+            tracing::info!(job = job.id, kind = %job.kind, ms = started.elapsed().as_millis() as u64, "job done");
+            store.complete_job(&job).await
+        }
+        Outcome::Released => {
+            store
+                .fail_job(&job, "released at shutdown", Some(now_micros()))
+                .await
+        }
+        Outcome::Failed(e) => {
+            let retry = queue::retry_at(now_micros(), job.attempts, job.max_attempts);
+            match retry {
+                Some(_) => {
+                    tracing::warn!(job = job.id, attempt = job.attempts, error = %e, "job failed; will retry")
+                }
+                None => {
+                    tracing::error!(job = job.id, attempt = job.attempts, error = %e, "job dead-lettered")
+                }
+            }
+            store.fail_job(&job, &e.to_string(), retry).await
+        }
+    };
+    if let Err(e) = recorded {
+        // The lease expires and another claim retries the job.
+        tracing::warn!(job = job.id, error = %e, "recording a job outcome failed");
+    }
+}
+
+async fn purge_session(store: &Arc<dyn Store>, job: &Job, stop: &watch::Receiver<bool>) -> Outcome {
+    let purge: PurgeSession = match serde_json::from_value(job.payload.clone()) {
+        Ok(p) => p,
+        Err(e) => return Outcome::Failed(Error::Internal(format!("bad purge payload: {e}"))),
+    };
+    loop {
+        if *stop.borrow() {
+            return Outcome::Released;
+        }
+        match store
+            .purge_session_step(job, purge, PURGE_BATCH, now_micros() + LEASE_MICROS)
+            .await
+        {
+            Ok(true) => return Outcome::Done,
+            Ok(false) => {}
+            Err(e) => return Outcome::Failed(e),
+        }
+    }
+}

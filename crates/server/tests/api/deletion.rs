@@ -1,0 +1,228 @@
+//! Session deletion end to end: 202 at once, invisible at once, name free at once,
+//! purged completely in the background with a receipt, nothing else touched.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::both_engines;
+use crate::helpers::TestApp;
+
+async fn wait_for_receipt(app: &TestApp, workspace: &str) -> engram_core::queue::Receipt {
+    for _ in 0..200 {
+        let receipts = app
+            .store
+            .deletion_receipts(workspace)
+            .await
+            .expect("receipts");
+        if let Some(r) = receipts.into_iter().find(|r| r.finished_at.is_some()) {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("purge did not finish within 10 s");
+}
+
+both_engines!(
+    delete_hides_at_once_frees_the_name_and_purges,
+    |app: TestApp| async move {
+        let unknown = app
+            .call(Method::DELETE, "/v3/workspaces/w/sessions/nope", None)
+            .await;
+        assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            unknown.body,
+            json!({"detail": "Session nope not found in workspace w"})
+        );
+
+        app.post(
+            "/v3/workspaces/w/sessions",
+            json!({"id": "doomed", "peers": {"alice": {}, "bob": {}}}),
+        )
+        .await;
+        let contents: Vec<String> = (0..1234).map(|i| format!("secret-marker {i}")).collect();
+        for chunk in contents.chunks(100) {
+            let items: Vec<(&str, &str)> = chunk.iter().map(|c| ("alice", c.as_str())).collect();
+            app.add_messages("w", "doomed", &items).await;
+        }
+        let ids = app
+            .add_messages("w", "doomed", &[("bob", "last words")])
+            .await;
+        let kept = app
+            .add_messages("w", "kept", &[("alice", "still here")])
+            .await;
+
+        let r = app
+            .call(Method::DELETE, "/v3/workspaces/w/sessions/doomed", None)
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED);
+        assert_eq!(r.body, json!({"message": "Session deleted successfully"}));
+
+        // Invisible at once, whatever the purge is doing.
+        let again = app
+            .call(Method::DELETE, "/v3/workspaces/w/sessions/doomed", None)
+            .await;
+        assert_eq!(again.status, StatusCode::NOT_FOUND);
+        let listed = app.post("/v3/workspaces/w/sessions/list", json!({})).await;
+        let names: Vec<&str> = listed.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["kept"]);
+        let of_peer = app
+            .post("/v3/workspaces/w/peers/bob/sessions", json!({}))
+            .await;
+        assert_eq!(of_peer.body["total"], 0);
+        let msgs = app
+            .post("/v3/workspaces/w/sessions/doomed/messages/list", json!({}))
+            .await;
+        assert_eq!(msgs.body["total"], 0);
+        let one = app
+            .get(&format!(
+                "/v3/workspaces/w/sessions/doomed/messages/{}",
+                ids[0]
+            ))
+            .await;
+        assert_eq!(one.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            app.get("/v3/workspaces/w/sessions/doomed/context")
+                .await
+                .body["messages"],
+            json!([])
+        );
+        assert_eq!(
+            app.get("/v3/workspaces/w/sessions/doomed/peers").await.body["total"],
+            0
+        );
+
+        // The name is free at once: a new, empty session.
+        let fresh = app
+            .post("/v3/workspaces/w/sessions", json!({"id": "doomed"}))
+            .await;
+        assert_eq!(fresh.status, StatusCode::CREATED);
+        let new_ids = app
+            .add_messages("w", "doomed", &[("carol", "a new life")])
+            .await;
+
+        let receipt = wait_for_receipt(&app, "w").await;
+        assert_eq!(receipt.session_id, "doomed");
+        assert_eq!(receipt.messages_deleted, 1235);
+        assert_eq!(receipt.members_deleted, 2);
+        assert!(receipt.finished_at.unwrap() >= receipt.requested_at);
+
+        // The purge touched nothing else.
+        let after = app
+            .post("/v3/workspaces/w/sessions/doomed/messages/list", json!({}))
+            .await;
+        let after_ids: Vec<&str> = after.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(after_ids, [new_ids[0].as_str()]);
+        let other = app
+            .post("/v3/workspaces/w/sessions/kept/messages/list", json!({}))
+            .await;
+        assert_eq!(other.body["items"][0]["id"], kept[0].as_str());
+        assert_eq!(
+            app.get("/v3/workspaces/w/sessions/doomed/peers").await.body["total"],
+            1
+        );
+        let peers = app.post("/v3/workspaces/w/peers/list", json!({})).await;
+        assert_eq!(
+            peers.body["total"], 3,
+            "peers outlive the sessions they were in"
+        );
+        wait_until_verified(&app).await;
+    }
+);
+
+/// `verify` reports nothing once the purge job has completed.
+async fn wait_until_verified(app: &TestApp) {
+    for _ in 0..100 {
+        if app
+            .store
+            .verify()
+            .await
+            .expect("verify")
+            .iter()
+            .all(|c| *c == 0)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "verify still reports problems: {:?}",
+        app.store.verify().await
+    );
+}
+
+/// Bytes of every file of the SQLite store (database, write-ahead log, shared memory).
+fn store_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read data dir") {
+        all.extend(std::fs::read(entry.expect("entry").path()).unwrap_or_default());
+    }
+    all
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test]
+async fn sqlite_purge_leaves_no_trace_in_the_files() {
+    let app = TestApp::sqlite().await;
+    let dir = app.data_dir().expect("sqlite").to_path_buf();
+    let marker = b"zebra-quokka-7731";
+    let body: Vec<_> = (0..50)
+        .map(|i| json!({"peer_id": "p", "content": format!("zebra-quokka-7731 #{i}")}))
+        .collect();
+    let r = app
+        .post(
+            "/v3/workspaces/w/sessions/gone/messages",
+            json!({"messages": body}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    app.add_messages("w", "stays", &[("p", "harmless")]).await;
+    assert!(
+        contains(&store_bytes(&dir), marker),
+        "the marker must be on disk before the delete"
+    );
+    let r = app
+        .call(Method::DELETE, "/v3/workspaces/w/sessions/gone", None)
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    wait_for_receipt(&app, "w").await;
+    let mut clean = false;
+    for _ in 0..100 {
+        if !contains(&store_bytes(&dir), marker) {
+            clean = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(clean, "deleted text still readable in the SQLite files");
+    assert!(
+        contains(&store_bytes(&dir), b"harmless"),
+        "other data is still there"
+    );
+    wait_until_verified(&app).await;
+
+    // verify does find what should not be there.
+    let conn = rusqlite::Connection::open(dir.join("engram.db")).unwrap();
+    conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+    conn.execute(
+        "INSERT INTO session_peers (workspace_id, session_id, peer_id, configuration, joined_at) \
+         VALUES (1, 999, 1, '{}', 0)",
+        [],
+    )
+    .unwrap();
+    assert_eq!(app.store.verify().await.unwrap(), vec![0, 1, 0, 0]);
+}

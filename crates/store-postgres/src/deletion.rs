@@ -1,0 +1,167 @@
+//! Session deletion: the tombstone written by the request, and the purge steps run by
+//! the queue worker. Steps are idempotent, so a retried or resumed purge is safe.
+
+use engram_core::Error;
+use engram_core::queue::{PRIORITY_DELETION, PURGE_SESSION, PurgeSession, Receipt, purge_unit_key};
+use engram_core::time::{Micros, now_micros};
+use sqlx::{PgConnection, Row};
+
+use crate::{R, queue, sessions};
+
+/// Tombstones the live session (locked, so it serializes with writes to it), writes its
+/// receipt and queues its purge, then wakes workers once the transaction commits.
+pub async fn delete_session(c: &mut PgConnection, workspace: &str, name: &str) -> R<()> {
+    let live = sessions::require(c, workspace, name).await?;
+    let now = now_micros();
+    sqlx::query("UPDATE sessions SET deleted_at = $3 WHERE workspace_id = $1 AND id = $2")
+        .bind(live.ws_id)
+        .bind(live.id)
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query(
+        "INSERT INTO deletion_receipts (workspace_id, workspace_name, session_id, session_name, requested_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(live.ws_id)
+    .bind(workspace)
+    .bind(live.id)
+    .bind(name)
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    let purge = PurgeSession {
+        workspace_id: live.ws_id,
+        session_id: live.id,
+    };
+    let payload = serde_json::to_value(purge).map_err(Error::internal)?;
+    queue::enqueue(
+        c,
+        Some(live.ws_id),
+        PURGE_SESSION,
+        &purge_unit_key(purge),
+        PRIORITY_DELETION,
+        &payload,
+    )
+    .await?;
+    queue::notify(c).await
+}
+
+/// Renews the job's lease and removes up to `batch` messages of the tombstoned session;
+/// once none is left, removes its memberships and row and finishes the receipt.
+pub async fn purge_step(
+    c: &mut PgConnection,
+    (job, attempt): (i64, i64),
+    purge: PurgeSession,
+    batch: i64,
+    lease_until: Micros,
+) -> R<bool> {
+    if !queue::renew(c, job, attempt, lease_until).await? {
+        return Err(Error::Internal(format!("job {job} lost its lease")).into());
+    }
+    let PurgeSession {
+        workspace_id,
+        session_id,
+    } = purge;
+    let deleted_at: Option<Option<i64>> =
+        sqlx::query_scalar("SELECT deleted_at FROM sessions WHERE workspace_id = $1 AND id = $2")
+            .bind(workspace_id)
+            .bind(session_id)
+            .fetch_optional(&mut *c)
+            .await?;
+    if let Some(None) = deleted_at {
+        return Err(Error::Internal(format!("refusing to purge live session {session_id}")).into());
+    }
+    let removed = sqlx::query(
+        "DELETE FROM messages WHERE (workspace_id, id) IN \
+         (SELECT workspace_id, id FROM messages WHERE workspace_id = $1 AND session_id = $2 LIMIT $3)",
+    )
+    .bind(workspace_id)
+    .bind(session_id)
+    .bind(batch)
+    .execute(&mut *c)
+    .await?
+    .rows_affected();
+    if removed > 0 {
+        sqlx::query(
+            "UPDATE deletion_receipts SET messages_deleted = messages_deleted + $3 \
+             WHERE workspace_id = $1 AND session_id = $2",
+        )
+        .bind(workspace_id)
+        .bind(session_id)
+        .bind(removed as i64)
+        .execute(&mut *c)
+        .await?;
+        return Ok(false);
+    }
+    let members =
+        sqlx::query("DELETE FROM session_peers WHERE workspace_id = $1 AND session_id = $2")
+            .bind(workspace_id)
+            .bind(session_id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected();
+    sqlx::query(
+        "DELETE FROM sessions WHERE workspace_id = $1 AND id = $2 AND deleted_at IS NOT NULL",
+    )
+    .bind(workspace_id)
+    .bind(session_id)
+    .execute(&mut *c)
+    .await?;
+    sqlx::query(
+        "UPDATE deletion_receipts SET members_deleted = members_deleted + $3, \
+         finished_at = COALESCE(finished_at, $4) WHERE workspace_id = $1 AND session_id = $2",
+    )
+    .bind(workspace_id)
+    .bind(session_id)
+    .bind(members as i64)
+    .bind(now_micros())
+    .execute(&mut *c)
+    .await?;
+    Ok(true)
+}
+
+/// Purge receipts of a workspace, oldest request first.
+pub async fn receipts(c: &mut PgConnection, workspace: &str) -> R<Vec<Receipt>> {
+    let rows = sqlx::query(
+        "SELECT r.workspace_name, r.session_name, r.messages_deleted, r.members_deleted, \
+         r.requested_at, r.finished_at FROM deletion_receipts r \
+         WHERE r.workspace_id = (SELECT w.id FROM workspaces w WHERE w.name = $1) \
+         ORDER BY r.requested_at, r.id",
+    )
+    .bind(workspace)
+    .fetch_all(c)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Receipt {
+                workspace_id: r.try_get(0)?,
+                session_id: r.try_get(1)?,
+                messages_deleted: r.try_get(2)?,
+                members_deleted: r.try_get(3)?,
+                requested_at: r.try_get(4)?,
+                finished_at: r.try_get(5)?,
+            })
+        })
+        .collect()
+}
+
+/// One count per `engram_core::queue::VERIFY_CHECKS` entry, in order.
+const VERIFY_SQL: [&str; 4] = [
+    "SELECT COUNT(*) FROM messages m WHERE NOT EXISTS \
+     (SELECT 1 FROM sessions s WHERE s.workspace_id = m.workspace_id AND s.id = m.session_id)",
+    "SELECT COUNT(*) FROM session_peers sp WHERE NOT EXISTS \
+     (SELECT 1 FROM sessions s WHERE s.workspace_id = sp.workspace_id AND s.id = sp.session_id)",
+    "SELECT COUNT(*) FROM sessions s WHERE s.deleted_at IS NOT NULL AND NOT EXISTS \
+     (SELECT 1 FROM jobs j WHERE j.unit_key = 'purge:' || s.workspace_id || ':' || s.id \
+      AND j.state IN ('pending', 'running'))",
+    "SELECT COUNT(*) FROM jobs WHERE kind = 'purge_session' AND state = 'failed'",
+];
+
+pub async fn verify(c: &mut PgConnection) -> R<Vec<i64>> {
+    let mut counts = Vec::with_capacity(VERIFY_SQL.len());
+    for sql in VERIFY_SQL {
+        counts.push(sqlx::query_scalar(sql).fetch_one(&mut *c).await?);
+    }
+    Ok(counts)
+}

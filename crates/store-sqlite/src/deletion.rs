@@ -1,0 +1,141 @@
+//! Session deletion: the tombstone written by the request, and the purge steps run by
+//! the queue worker. Steps are idempotent, so a retried or resumed purge is safe.
+
+use engram_core::queue::{PRIORITY_DELETION, PURGE_SESSION, PurgeSession, Receipt, purge_unit_key};
+use engram_core::time::{Micros, now_micros};
+use engram_core::{Error, Result};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::{db_err, queue, sessions};
+
+pub fn delete_session(conn: &Connection, workspace: &str, name: &str) -> Result<()> {
+    let live = sessions::require(conn, workspace, name)?;
+    let now = now_micros();
+    conn.prepare_cached("UPDATE sessions SET deleted_at = ?2 WHERE id = ?1")
+        .map_err(db_err)?
+        .execute(params![live.id, now])
+        .map_err(db_err)?;
+    conn.prepare_cached(
+        "INSERT INTO deletion_receipts (workspace_id, workspace_name, session_id, session_name, requested_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .map_err(db_err)?
+    .execute(params![live.ws_id, workspace, live.id, name, now])
+    .map_err(db_err)?;
+    let purge = PurgeSession {
+        workspace_id: live.ws_id,
+        session_id: live.id,
+    };
+    let payload = serde_json::to_value(purge).map_err(Error::internal)?;
+    queue::enqueue(
+        conn,
+        Some(live.ws_id),
+        PURGE_SESSION,
+        &purge_unit_key(purge),
+        PRIORITY_DELETION,
+        &payload,
+    )
+}
+
+pub fn purge_step(
+    conn: &Connection,
+    (job, attempt): (i64, i64),
+    purge: PurgeSession,
+    batch: i64,
+    lease_until: Micros,
+) -> Result<bool> {
+    if !queue::renew(conn, job, attempt, lease_until)? {
+        return Err(Error::Internal(format!("job {job} lost its lease")));
+    }
+    let PurgeSession {
+        workspace_id,
+        session_id,
+    } = purge;
+    let deleted_at: Option<Option<i64>> = conn
+        .prepare_cached("SELECT deleted_at FROM sessions WHERE id = ?1 AND workspace_id = ?2")
+        .map_err(db_err)?
+        .query_row(params![session_id, workspace_id], |r| r.get(0))
+        .optional()
+        .map_err(db_err)?;
+    if let Some(None) = deleted_at {
+        return Err(Error::Internal(format!(
+            "refusing to purge live session {session_id}"
+        )));
+    }
+    let removed = conn
+        .prepare_cached(
+            "DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE workspace_id = ?1 AND session_id = ?2 LIMIT ?3)",
+        )
+        .map_err(db_err)?
+        .execute(params![workspace_id, session_id, batch])
+        .map_err(db_err)?;
+    if removed > 0 {
+        conn.prepare_cached(
+            "UPDATE deletion_receipts SET messages_deleted = messages_deleted + ?3 WHERE workspace_id = ?1 AND session_id = ?2",
+        )
+        .map_err(db_err)?
+        .execute(params![workspace_id, session_id, removed as i64])
+        .map_err(db_err)?;
+        return Ok(false);
+    }
+    let members = conn
+        .prepare_cached("DELETE FROM session_peers WHERE workspace_id = ?1 AND session_id = ?2")
+        .map_err(db_err)?
+        .execute(params![workspace_id, session_id])
+        .map_err(db_err)?;
+    conn.prepare_cached(
+        "DELETE FROM sessions WHERE id = ?1 AND workspace_id = ?2 AND deleted_at IS NOT NULL",
+    )
+    .map_err(db_err)?
+    .execute(params![session_id, workspace_id])
+    .map_err(db_err)?;
+    conn.prepare_cached(
+        "UPDATE deletion_receipts SET members_deleted = members_deleted + ?3, finished_at = COALESCE(finished_at, ?4) \
+         WHERE workspace_id = ?1 AND session_id = ?2",
+    )
+    .map_err(db_err)?
+    .execute(params![workspace_id, session_id, members as i64, now_micros()])
+    .map_err(db_err)?;
+    Ok(true)
+}
+
+pub fn receipts(conn: &Connection, workspace: &str) -> Result<Vec<Receipt>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT workspace_name, session_name, messages_deleted, members_deleted, requested_at, finished_at \
+             FROM deletion_receipts WHERE workspace_name = ?1 ORDER BY requested_at, id",
+        )
+        .map_err(db_err)?;
+    stmt.query_map([workspace], |r| {
+        Ok(Receipt {
+            workspace_id: r.get(0)?,
+            session_id: r.get(1)?,
+            messages_deleted: r.get(2)?,
+            members_deleted: r.get(3)?,
+            requested_at: r.get(4)?,
+            finished_at: r.get(5)?,
+        })
+    })
+    .map_err(db_err)?
+    .collect::<rusqlite::Result<Vec<_>>>()
+    .map_err(db_err)
+}
+
+/// One count per `engram_core::queue::VERIFY_CHECKS` entry, in order.
+pub const VERIFY_SQL: [&str; 4] = [
+    "SELECT COUNT(*) FROM messages m WHERE NOT EXISTS \
+     (SELECT 1 FROM sessions s WHERE s.workspace_id = m.workspace_id AND s.id = m.session_id)",
+    "SELECT COUNT(*) FROM session_peers sp WHERE NOT EXISTS \
+     (SELECT 1 FROM sessions s WHERE s.workspace_id = sp.workspace_id AND s.id = sp.session_id)",
+    "SELECT COUNT(*) FROM sessions s WHERE s.deleted_at IS NOT NULL AND NOT EXISTS \
+     (SELECT 1 FROM jobs j WHERE j.unit_key = 'purge:' || s.workspace_id || ':' || s.id \
+      AND j.state IN ('pending', 'running'))",
+    "SELECT COUNT(*) FROM jobs WHERE kind = 'purge_session' AND state = 'failed'",
+];
+
+pub fn verify(conn: &Connection) -> Result<Vec<i64>> {
+    VERIFY_SQL
+        .iter()
+        .map(|sql| conn.query_row(sql, [], |r| r.get(0)).map_err(db_err))
+        .collect()
+}

@@ -1,0 +1,145 @@
+//! The job queue on SQLite. The single writer makes claims race-free without locks.
+
+use engram_core::queue::Job;
+use engram_core::time::{Micros, now_micros};
+use engram_core::{Error, Result};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+
+use crate::db_err;
+
+/// Adds a job inside the caller's transaction.
+pub fn enqueue(
+    conn: &Connection,
+    workspace_id: Option<i64>,
+    kind: &str,
+    unit_key: &str,
+    priority: i64,
+    payload: &Value,
+) -> Result<()> {
+    let now = now_micros();
+    conn.prepare_cached(
+        "INSERT INTO jobs (workspace_id, kind, unit_key, priority, payload, max_attempts, run_at, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+    )
+    .map_err(db_err)?
+    .execute(params![
+        workspace_id,
+        kind,
+        unit_key,
+        priority,
+        payload.to_string(),
+        engram_core::queue::MAX_ATTEMPTS,
+        now
+    ])
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// The first runnable job whose work unit has nothing earlier unfinished and nothing
+/// running under a live lease; its lease runs until `lease_until`.
+pub fn claim(conn: &Connection, lease_until: Micros) -> Result<Option<Job>> {
+    let now = now_micros();
+    // A job whose worker died on its final attempt is dead-lettered, not retried forever.
+    conn.prepare_cached(
+        "UPDATE jobs SET state = 'failed', lease_until = NULL, finished_at = ?1, \
+         last_error = COALESCE(last_error, 'worker lost') || ' (lease expired on the final attempt)' \
+         WHERE state = 'running' AND lease_until < ?1 AND attempts >= max_attempts",
+    )
+    .map_err(db_err)?
+    .execute([now])
+    .map_err(db_err)?;
+    let found = conn
+        .prepare_cached(
+            "SELECT j.id, j.kind, j.payload, j.attempts, j.max_attempts FROM jobs j \
+             WHERE ((j.state = 'pending' AND j.run_at <= ?1) OR (j.state = 'running' AND j.lease_until < ?1)) \
+             AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.unit_key = j.unit_key AND o.id <> j.id \
+                             AND ((o.id < j.id AND o.state IN ('pending', 'running')) \
+                                  OR (o.state = 'running' AND o.lease_until >= ?1))) \
+             ORDER BY j.priority, j.run_at, j.id LIMIT 1",
+        )
+        .map_err(db_err)?
+        .query_row([now], |r| {
+            Ok(Job {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                payload: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or(Value::Null),
+                attempts: r.get::<_, i64>(3)? + 1,
+                max_attempts: r.get(4)?,
+            })
+        })
+        .optional()
+        .map_err(db_err)?;
+    if let Some(job) = &found {
+        conn.prepare_cached(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = ?2 WHERE id = ?1",
+        )
+        .map_err(db_err)?
+        .execute(params![job.id, lease_until])
+        .map_err(db_err)?;
+    }
+    Ok(found)
+}
+
+fn lost(id: i64) -> Error {
+    Error::Internal(format!("job {id} is no longer held by this worker"))
+}
+
+/// Updates are guarded by the claim's attempt number: a worker whose lease was taken
+/// over can no longer change the job.
+pub fn complete(conn: &Connection, id: i64, attempt: i64) -> Result<()> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE jobs SET state = 'done', lease_until = NULL, finished_at = ?2 \
+             WHERE id = ?1 AND attempts = ?3 AND state = 'running'",
+        )
+        .map_err(db_err)?
+        .execute(params![id, now_micros(), attempt])
+        .map_err(db_err)?;
+    if changed == 0 {
+        return Err(lost(id));
+    }
+    Ok(())
+}
+
+pub fn fail(
+    conn: &Connection,
+    id: i64,
+    attempt: i64,
+    error: &str,
+    retry_at: Option<Micros>,
+) -> Result<()> {
+    let changed = match retry_at {
+        Some(at) => conn
+            .prepare_cached(
+                "UPDATE jobs SET state = 'pending', run_at = ?2, lease_until = NULL, last_error = ?3 \
+                 WHERE id = ?1 AND attempts = ?4 AND state = 'running'",
+            )
+            .map_err(db_err)?
+            .execute(params![id, at, error, attempt]),
+        None => conn
+            .prepare_cached(
+                "UPDATE jobs SET state = 'failed', lease_until = NULL, last_error = ?3, finished_at = ?2 \
+                 WHERE id = ?1 AND attempts = ?4 AND state = 'running'",
+            )
+            .map_err(db_err)?
+            .execute(params![id, now_micros(), error, attempt]),
+    }
+    .map_err(db_err)?;
+    if changed == 0 {
+        return Err(lost(id));
+    }
+    Ok(())
+}
+
+/// Extends a running job's lease; a job whose lease was taken over is not renewed.
+pub fn renew(conn: &Connection, id: i64, attempt: i64, lease_until: Micros) -> Result<bool> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE jobs SET lease_until = ?2 WHERE id = ?1 AND attempts = ?3 AND state = 'running'",
+        )
+        .map_err(db_err)?
+        .execute(params![id, lease_until, attempt])
+        .map_err(db_err)?;
+    Ok(changed == 1)
+}
