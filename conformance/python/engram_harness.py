@@ -177,6 +177,42 @@ class EngramServer:
             result.setdefault(name, []).append((public_id, int(seq)))
         return result
 
+    def scalar(self, sql: str) -> int:
+        """Runs one counting query straight against the store."""
+        if self.db_url:
+            out = subprocess.run(
+                [psql_bin(), self.db_url, "-v", "ON_ERROR_STOP=1", "-qtA", "-c", sql],
+                check=True, capture_output=True, text=True,
+            ).stdout
+            return int(out.strip())
+        import sqlite3
+
+        con = sqlite3.connect(f"file:{self.data_dir / 'engram.db'}?mode=ro", uri=True)
+        try:
+            return int(con.execute(sql).fetchone()[0])
+        finally:
+            con.close()
+
+    def leftover_rows(self, workspace: str) -> int:
+        """Rows still stored for deleted (tombstoned) sessions of a workspace."""
+        ws = workspace.replace("'", "''")
+        tomb = (
+            "SELECT s.id FROM sessions s JOIN workspaces w ON w.id = s.workspace_id "
+            f"WHERE w.name = '{ws}' AND s.deleted_at IS NOT NULL"
+        )
+        return (
+            self.scalar(f"SELECT COUNT(*) FROM messages WHERE session_id IN ({tomb})")
+            + self.scalar(f"SELECT COUNT(*) FROM session_peers WHERE session_id IN ({tomb})")
+            + self.scalar(f"SELECT COUNT(*) FROM ({tomb}) t")
+        )
+
+    def verify(self) -> subprocess.CompletedProcess[str]:
+        """Runs `engram verify` against this server's store."""
+        return subprocess.run(
+            [self.bin, "verify", "--data-dir", str(self.data_dir)],
+            env=self.env, capture_output=True, text=True, timeout=60,
+        )
+
     def kill(self) -> None:
         """SIGKILL, no chance to flush anything."""
         if self.proc is not None and self.proc.poll() is None:

@@ -165,3 +165,42 @@ def test_sigterm_is_graceful_and_data_survives(server: EngramServer) -> None:
         r = c.post(f"/v3/workspaces/{ws}/peers", json={"id": "p"})
         assert r.status_code == 200 and r.json()["metadata"] == {"k": "v"}
     assert server.stop() == 0
+
+
+def test_sigkill_mid_purge_resumes_after_restart(server: EngramServer) -> None:
+    """Deletion survives a crash: the purge of a large session is interrupted by SIGKILL,
+    and after restart it is resumed (the dead worker's lease expires) and completes,
+    leaving `engram verify` clean and the other session untouched."""
+    # Small purge batches make the purge take long enough for the kill to land inside it.
+    server.env["ENGRAM_PURGE_BATCH"] = "20"
+    url = server.start()
+    ws = "purge-" + uuid.uuid4().hex[:8]
+    with httpx.Client(base_url=url, timeout=30) as c:
+        for b in range(200):
+            r = c.post(
+                f"/v3/workspaces/{ws}/sessions/big/messages",
+                json={"messages": [{"peer_id": "p", "content": f"m{b}-{i} " + "x" * 150} for i in range(100)]},
+            )
+            assert r.status_code == 201, r.text
+        r = c.post(f"/v3/workspaces/{ws}/sessions/small/messages", json={"messages": [{"peer_id": "p", "content": "keep me"}]})
+        assert r.status_code == 201
+        r = c.delete(f"/v3/workspaces/{ws}/sessions/big")
+        assert r.status_code == 202 and r.json() == {"message": "Session deleted successfully"}
+    server.kill()  # at once: the purge has started but is far from done
+
+    url = server.start()
+    with httpx.Client(base_url=url, timeout=30) as c:
+        r = c.post(f"/v3/workspaces/{ws}/sessions/big/messages/list", json={})
+        assert r.json()["total"] == 0, "the deleted session stays invisible across the crash"
+        assert server.leftover_rows(ws) > 0, "the kill must interrupt the purge for this test to mean anything"
+        deadline = time.monotonic() + 90
+        while server.leftover_rows(ws) > 0:
+            assert time.monotonic() < deadline, "purge did not complete after restart"
+            time.sleep(0.5)
+        result = server.verify()
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "store is clean" in result.stdout
+        assert server.stored_sequences(ws).get("big") is None, "no message row of the purged session is left"
+        listed = c.post(f"/v3/workspaces/{ws}/sessions/small/messages/list", json={}).json()
+        assert [m["content"] for m in listed["items"]] == ["keep me"]
+    assert server.stop() == 0

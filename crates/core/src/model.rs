@@ -131,6 +131,19 @@ impl PageRequest {
     }
 }
 
+/// The `seq_in_session` range (inclusive) holding one page of an unfiltered message
+/// listing. Messages are never removed from a live session and their sequence is
+/// gap-free from 1, so the session's last sequence number is the total and a page is
+/// a direct range lookup instead of a count and an offset scan.
+pub fn seq_window(total: i64, page: PageRequest, reverse: bool) -> (i64, i64) {
+    let offset = page.offset();
+    if reverse {
+        (total - offset - page.size + 1, total - offset)
+    } else {
+        (offset + 1, offset + page.size)
+    }
+}
+
 /// A paginated, filtered, ordered listing.
 #[derive(Debug, Clone)]
 pub struct ListQuery {

@@ -10,7 +10,9 @@ pub const PRIORITY_DELETION: i64 = 0;
 pub const PURGE_SESSION: &str = "purge_session";
 pub const MAX_ATTEMPTS: i64 = 10;
 /// How long a claim lasts without renewal; a crashed worker's job is retried after it.
-pub const LEASE_MICROS: Micros = 60_000_000;
+/// Purges renew it with every batch (a batch takes milliseconds), so it can be short
+/// and a job of a crashed worker resumes soon after.
+pub const LEASE_MICROS: Micros = 15_000_000;
 /// Rows removed per purge transaction, small enough to never hold the writer long.
 pub const PURGE_BATCH: i64 = 1000;
 

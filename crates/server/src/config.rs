@@ -25,7 +25,7 @@ pub enum Command {
     /// PostgreSQL when DB_CONNECTION_URI is set).
     Serve(ServeArgs),
     /// Run only the queue workers (background purges), no HTTP; pair with `serve --no-workers`.
-    Worker(StoreArgs),
+    Worker(WorkerArgs),
     /// Check the store for rows that should not exist (orphans of deleted sessions,
     /// purges that never ran or were dead-lettered); exits 1 if any are found.
     Verify(StoreArgs),
@@ -55,6 +55,24 @@ pub struct ServeArgs {
     /// Serve the API only; queue work is left to `engram worker` processes.
     #[arg(long, env = "ENGRAM_NO_WORKERS")]
     pub no_workers: bool,
+    #[command(flatten)]
+    pub worker: WorkerSettings,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct WorkerSettings {
+    /// Rows removed per purge transaction: smaller batches hold the writer for less time.
+    #[arg(long, env = "ENGRAM_PURGE_BATCH", default_value_t = engram_core::queue::PURGE_BATCH,
+          value_parser = clap::value_parser!(i64).range(1..=100_000))]
+    pub purge_batch: i64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub worker: WorkerSettings,
     #[command(flatten)]
     pub store: StoreArgs,
 }

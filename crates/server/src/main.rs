@@ -38,6 +38,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     state.store.clone(),
                     state.wake.clone(),
                     stop_rx,
+                    args.worker.purge_batch,
                 ))
             });
             let router = build_router(state, args.max_body_bytes);
@@ -62,11 +63,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("store is clean");
             Ok(())
         }
-        Command::Worker(store) => {
-            let store = store.open().await?;
+        Command::Worker(args) => {
+            let store = args.store.open().await?;
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             let wake = std::sync::Arc::new(tokio::sync::Notify::new());
-            let worker = tokio::spawn(worker::run(store, wake, stop_rx));
+            let worker = tokio::spawn(worker::run(store, wake, stop_rx, args.worker.purge_batch));
             tracing::info!("engram worker running");
             shutdown_signal().await;
             let _ = stop_tx.send(true);

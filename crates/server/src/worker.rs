@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use engram_core::queue::{self, Job, LEASE_MICROS, PURGE_BATCH, PURGE_SESSION, PurgeSession};
+use engram_core::queue::{self, Job, LEASE_MICROS, PURGE_SESSION, PurgeSession};
 use engram_core::time::now_micros;
 use engram_core::{Error, Store};
 use tokio::sync::{Notify, watch};
@@ -13,11 +13,17 @@ use tokio::sync::{Notify, watch};
 const POLL: Duration = Duration::from_secs(1);
 
 /// Runs until `stop` turns true; a job in progress is finished or handed back.
-pub async fn run(store: Arc<dyn Store>, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+/// `purge_batch` is the number of rows one purge transaction removes.
+pub async fn run(
+    store: Arc<dyn Store>,
+    wake: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+    purge_batch: i64,
+) {
     while !*stop.borrow() {
         match store.claim_job(now_micros() + LEASE_MICROS).await {
             Ok(Some(job)) => {
-                run_job(&store, job, &stop).await;
+                run_job(&store, job, &stop, purge_batch).await;
                 continue;
             }
             Ok(None) => {}
@@ -38,10 +44,10 @@ enum Outcome {
     Released,
 }
 
-async fn run_job(store: &Arc<dyn Store>, job: Job, stop: &watch::Receiver<bool>) {
+async fn run_job(store: &Arc<dyn Store>, job: Job, stop: &watch::Receiver<bool>, purge_batch: i64) {
     let started = std::time::Instant::now();
     let outcome = match job.kind.as_str() {
-        PURGE_SESSION => purge_session(store, &job, stop).await,
+        PURGE_SESSION => purge_session(store, &job, stop, purge_batch).await,
         other => Outcome::Failed(Error::Internal(format!("unknown job kind {other:?}"))),
     };
     let recorded = match outcome {
@@ -73,7 +79,12 @@ async fn run_job(store: &Arc<dyn Store>, job: Job, stop: &watch::Receiver<bool>)
     }
 }
 
-async fn purge_session(store: &Arc<dyn Store>, job: &Job, stop: &watch::Receiver<bool>) -> Outcome {
+async fn purge_session(
+    store: &Arc<dyn Store>,
+    job: &Job,
+    stop: &watch::Receiver<bool>,
+    batch: i64,
+) -> Outcome {
     let purge: PurgeSession = match serde_json::from_value(job.payload.clone()) {
         Ok(p) => p,
         Err(e) => return Outcome::Failed(Error::Internal(format!("bad purge payload: {e}"))),
@@ -83,7 +94,7 @@ async fn purge_session(store: &Arc<dyn Store>, job: &Job, stop: &watch::Receiver
             return Outcome::Released;
         }
         match store
-            .purge_session_step(job, purge, PURGE_BATCH, now_micros() + LEASE_MICROS)
+            .purge_session_step(job, purge, batch, now_micros() + LEASE_MICROS)
             .await
         {
             Ok(true) => return Outcome::Done,

@@ -2,7 +2,9 @@
 
 use engram_core::filter::Column;
 use engram_core::filter_sql::Bind;
-use engram_core::model::{Json, ListQuery, Message, NewMessage, Page, SessionPeerConfig};
+use engram_core::model::{
+    Json, ListQuery, Message, NewMessage, Page, SessionPeerConfig, seq_window,
+};
 use engram_core::time::now_micros;
 use engram_core::{Error, Result};
 use sqlx::{PgConnection, Row};
@@ -97,6 +99,9 @@ pub async fn list(
     let Some(live) = sessions::find(c, workspace, session).await? else {
         return Ok(Page::new(vec![], 0, query.page));
     };
+    if query.filter.is_none() {
+        return unfiltered_page(c, workspace, &live, query).await;
+    }
     let listing = Listing {
         columns,
         workspace,
@@ -106,6 +111,43 @@ pub async fn list(
         order: &["m.seq_in_session"],
     };
     list_page(c, listing, query, |r| rows::message(r, 0, workspace)).await
+}
+
+/// See `engram_core::model::seq_window`: a page is a range lookup on the sequence.
+async fn unfiltered_page(
+    c: &mut PgConnection,
+    workspace: &str,
+    live: &sessions::Live,
+    query: &ListQuery,
+) -> R<Page<Message>> {
+    let total: i64 =
+        sqlx::query_scalar("SELECT last_seq FROM sessions WHERE workspace_id = $1 AND id = $2")
+            .bind(live.ws_id)
+            .bind(live.id)
+            .fetch_one(&mut *c)
+            .await?;
+    let (low, high) = seq_window(total, query.page, query.reverse);
+    let sql = if query.reverse {
+        "SELECT m.public_id, m.content, m.peer_name, m.session_name, m.metadata, m.created_at, m.token_count \
+         FROM messages m WHERE m.workspace_id = $1 AND m.session_id = $2 \
+         AND m.seq_in_session BETWEEN $3 AND $4 ORDER BY m.seq_in_session DESC"
+    } else {
+        "SELECT m.public_id, m.content, m.peer_name, m.session_name, m.metadata, m.created_at, m.token_count \
+         FROM messages m WHERE m.workspace_id = $1 AND m.session_id = $2 \
+         AND m.seq_in_session BETWEEN $3 AND $4 ORDER BY m.seq_in_session"
+    };
+    let rows = sqlx::query(sql)
+        .bind(live.ws_id)
+        .bind(live.id)
+        .bind(low)
+        .bind(high)
+        .fetch_all(&mut *c)
+        .await?;
+    let items = rows
+        .iter()
+        .map(|r| rows::message(r, 0, workspace))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::new(items, total, query.page))
 }
 
 pub async fn get(

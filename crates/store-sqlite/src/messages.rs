@@ -2,7 +2,9 @@
 
 use engram_core::Result;
 use engram_core::filter::Column;
-use engram_core::model::{Json, ListQuery, Message, NewMessage, Page, SessionPeerConfig};
+use engram_core::model::{
+    Json, ListQuery, Message, NewMessage, Page, SessionPeerConfig, seq_window,
+};
 use engram_core::time::now_micros;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -101,6 +103,9 @@ pub fn list(
     let Some(live) = sessions::find(conn, workspace, session)? else {
         return Ok(Page::new(vec![], 0, query.page));
     };
+    if query.filter.is_none() {
+        return unfiltered_page(conn, workspace, &live, query);
+    }
     list_page(
         conn,
         columns,
@@ -112,6 +117,42 @@ pub fn list(
         query,
         rows::message(workspace),
     )
+}
+
+fn unfiltered_page(
+    conn: &Connection,
+    workspace: &str,
+    live: &sessions::Live,
+    query: &ListQuery,
+) -> Result<Page<Message>> {
+    let total: i64 = conn
+        .prepare_cached("SELECT last_seq FROM sessions WHERE id = ?1")
+        .map_err(db_err)?
+        .query_row([live.id], |r| r.get(0))
+        .map_err(db_err)?;
+    let (low, high) = seq_window(total, query.page, query.reverse);
+    let sql = if query.reverse {
+        format!(
+            "SELECT {MESSAGE_COLS} FROM messages m WHERE m.workspace_id = ?1 AND m.session_id = ?2 \
+             AND m.seq_in_session BETWEEN ?3 AND ?4 ORDER BY m.seq_in_session DESC"
+        )
+    } else {
+        format!(
+            "SELECT {MESSAGE_COLS} FROM messages m WHERE m.workspace_id = ?1 AND m.session_id = ?2 \
+             AND m.seq_in_session BETWEEN ?3 AND ?4 ORDER BY m.seq_in_session"
+        )
+    };
+    let items = conn
+        .prepare_cached(&sql)
+        .map_err(db_err)?
+        .query_map(
+            params![live.ws_id, live.id, low, high],
+            rows::message(workspace),
+        )
+        .map_err(db_err)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(db_err)?;
+    Ok(Page::new(items, total, query.page))
 }
 
 pub fn get(

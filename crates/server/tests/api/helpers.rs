@@ -64,7 +64,12 @@ impl TestApp {
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let state = AppState::new(store.clone());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(worker::run(store.clone(), state.wake.clone(), stop_rx));
+        tokio::spawn(worker::run(
+            store.clone(),
+            state.wake.clone(),
+            stop_rx,
+            engram_core::queue::PURGE_BATCH,
+        ));
         let router = build_router(state, 1024 * 1024);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(serve(listener, router, async {

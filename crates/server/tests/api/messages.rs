@@ -222,3 +222,46 @@ both_engines!(batch_limits_and_field_errors, |app: TestApp| async move {
         .await;
     assert_eq!(count.body["total"], 100, "rejected batches wrote nothing");
 });
+
+both_engines!(
+    unfiltered_pages_match_the_general_path,
+    |app: TestApp| async move {
+        for b in 0..3 {
+            let batch: Vec<_> = (0..40)
+                .map(|i| json!({"peer_id": "p", "content": format!("{b}-{i}")}))
+                .collect();
+            app.post(
+                "/v3/workspaces/w/sessions/s/messages",
+                json!({"messages": batch}),
+            )
+            .await;
+        }
+        app.call(
+            reqwest::Method::POST,
+            "/v3/workspaces/w/sessions/s/clone",
+            None,
+        )
+        .await;
+        for reverse in [false, true] {
+            for page in 1..=4 {
+                let path = format!(
+                    "/v3/workspaces/w/sessions/s/messages/list?page={page}&size=33&reverse={reverse}"
+                );
+                let fast = app.post(&path, json!({})).await;
+                let general = app
+                    .post(&path, json!({"filters": {"token_count": {"gte": 0}}}))
+                    .await;
+                assert_eq!(fast.body, general.body, "page {page} reverse {reverse}");
+                assert_eq!(fast.body["total"], 120);
+            }
+        }
+        let last = app
+            .post(
+                "/v3/workspaces/w/sessions/s/messages/list?page=4&size=33",
+                json!({}),
+            )
+            .await;
+        assert_eq!(last.body["items"].as_array().unwrap().len(), 21);
+        assert_eq!(last.body["items"][20]["content"], "2-39");
+    }
+);
