@@ -62,6 +62,29 @@ pub struct Receipt {
     pub finished_at: Option<Micros>,
 }
 
+/// Deletion jobs of one workspace by state, for queue status.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct DeletionCounts {
+    pub pending: i64,
+    pub in_progress: i64,
+    pub completed: i64,
+    pub failed: i64,
+}
+
+/// Folds `(state, count)` rows of the jobs table into counts.
+pub fn deletion_counts(rows: impl IntoIterator<Item = (String, i64)>) -> DeletionCounts {
+    let mut c = DeletionCounts::default();
+    for (state, n) in rows {
+        match state.as_str() {
+            "pending" => c.pending += n,
+            "running" => c.in_progress += n,
+            "done" => c.completed += n,
+            _ => c.failed += n,
+        }
+    }
+    c
+}
+
 /// The integrity checks `engram verify` runs; each names rows that should not exist.
 pub const VERIFY_CHECKS: [&str; 4] = [
     "messages whose session row is gone",

@@ -9,7 +9,7 @@ use crate::model::{
     Changes, ListQuery, Message, NewMessage, NewPeer, NewSession, NewWorkspace, Page, PageRequest,
     Peer, Session, SessionPeerConfig, Workspace,
 };
-use crate::queue::{Job, PurgeSession, Receipt};
+use crate::queue::{DeletionCounts, Job, PurgeSession, Receipt};
 use crate::time::Micros;
 
 /// How a membership map is applied to a session.
@@ -167,4 +167,6 @@ pub trait Store: Send + Sync + 'static {
     /// Counts, per check of `queue::VERIFY_CHECKS` and in that order, the rows that
     /// break the store's integrity; all zero on a healthy store.
     async fn verify(&self) -> Result<Vec<i64>>;
+    /// Deletion jobs of a workspace by state (zeros for an unknown workspace).
+    async fn deletion_counts(&self, workspace: &str) -> Result<DeletionCounts>;
 }

@@ -34,6 +34,7 @@ pub fn build_router(state: AppState, max_body: usize) -> Router {
         .merge(routes::peers::router())
         .merge(routes::sessions::router())
         .merge(routes::messages::router())
+        .merge(routes::queue::router())
         .merge(routes::health::router())
         .split_for_parts();
     router

@@ -2,7 +2,10 @@
 //! the queue worker. Steps are idempotent, so a retried or resumed purge is safe.
 
 use engram_core::Error;
-use engram_core::queue::{PRIORITY_DELETION, PURGE_SESSION, PurgeSession, Receipt, purge_unit_key};
+use engram_core::queue::{
+    DeletionCounts, PRIORITY_DELETION, PURGE_SESSION, PurgeSession, Receipt, deletion_counts,
+    purge_unit_key,
+};
 use engram_core::time::{Micros, now_micros};
 use sqlx::{PgConnection, Row};
 
@@ -164,4 +167,15 @@ pub async fn verify(c: &mut PgConnection) -> R<Vec<i64>> {
         counts.push(sqlx::query_scalar(sql).fetch_one(&mut *c).await?);
     }
     Ok(counts)
+}
+
+pub async fn counts(c: &mut PgConnection, workspace: &str) -> R<DeletionCounts> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT j.state, COUNT(*) FROM jobs j JOIN workspaces w ON w.id = j.workspace_id \
+         WHERE w.name = $1 AND j.kind = 'purge_session' GROUP BY j.state",
+    )
+    .bind(workspace)
+    .fetch_all(c)
+    .await?;
+    Ok(deletion_counts(rows))
 }

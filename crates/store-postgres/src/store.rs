@@ -8,7 +8,7 @@ use engram_core::model::{
     Changes, Json, ListQuery, Message, NewMessage, NewPeer, NewSession, NewWorkspace, Page,
     PageRequest, Peer, Session, SessionPeerConfig, Workspace,
 };
-use engram_core::queue::{Job, PurgeSession, Receipt};
+use engram_core::queue::{DeletionCounts, Job, PurgeSession, Receipt};
 use engram_core::store::{MembershipMode, Store};
 use engram_core::time::Micros;
 use engram_core::{Error, Result};
@@ -344,6 +344,10 @@ impl Store for PgStore {
 
     async fn deletion_receipts(&self, workspace: &str) -> Result<Vec<Receipt>> {
         reading!(self, |c| deletion::receipts(c, workspace).await)
+    }
+
+    async fn deletion_counts(&self, workspace: &str) -> Result<DeletionCounts> {
+        reading!(self, |c| deletion::counts(c, workspace).await)
     }
 
     async fn verify(&self) -> Result<Vec<i64>> {

@@ -1,7 +1,10 @@
 //! Session deletion: the tombstone written by the request, and the purge steps run by
 //! the queue worker. Steps are idempotent, so a retried or resumed purge is safe.
 
-use engram_core::queue::{PRIORITY_DELETION, PURGE_SESSION, PurgeSession, Receipt, purge_unit_key};
+use engram_core::queue::{
+    DeletionCounts, PRIORITY_DELETION, PURGE_SESSION, PurgeSession, Receipt, deletion_counts,
+    purge_unit_key,
+};
 use engram_core::time::{Micros, now_micros};
 use engram_core::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -138,4 +141,21 @@ pub fn verify(conn: &Connection) -> Result<Vec<i64>> {
         .iter()
         .map(|sql| conn.query_row(sql, [], |r| r.get(0)).map_err(db_err))
         .collect()
+}
+
+pub fn counts(conn: &Connection, workspace: &str) -> Result<DeletionCounts> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT j.state, COUNT(*) FROM jobs j JOIN workspaces w ON w.id = j.workspace_id \
+             WHERE w.name = ?1 AND j.kind = 'purge_session' GROUP BY j.state",
+        )
+        .map_err(db_err)?;
+    let rows = stmt
+        .query_map([workspace], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })
+        .map_err(db_err)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(db_err)?;
+    Ok(deletion_counts(rows))
 }

@@ -9,7 +9,7 @@ use engram_core::model::{
     Changes, Json, ListQuery, Message, NewMessage, NewPeer, NewSession, NewWorkspace, Page,
     PageRequest, Peer, Session, SessionPeerConfig, Workspace,
 };
-use engram_core::queue::{Job, PurgeSession, Receipt};
+use engram_core::queue::{DeletionCounts, Job, PurgeSession, Receipt};
 use engram_core::store::{MembershipMode, Store};
 use engram_core::time::Micros;
 use engram_core::{Error, Result};
@@ -345,5 +345,10 @@ impl Store for SqliteStore {
 
     async fn verify(&self) -> Result<Vec<i64>> {
         self.readers.read(deletion::verify).await
+    }
+
+    async fn deletion_counts(&self, workspace: &str) -> Result<DeletionCounts> {
+        let ws = owned(workspace);
+        self.readers.read(move |c| deletion::counts(c, &ws)).await
     }
 }

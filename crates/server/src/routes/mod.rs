@@ -6,5 +6,6 @@ pub mod health;
 pub mod lists;
 pub mod messages;
 pub mod peers;
+pub mod queue;
 pub mod sessions;
 pub mod workspaces;

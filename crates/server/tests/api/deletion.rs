@@ -138,6 +138,21 @@ both_engines!(
             "peers outlive the sessions they were in"
         );
         wait_until_verified(&app).await;
+        let mut status = app.get("/v3/workspaces/w/queue/status").await;
+        for _ in 0..100 {
+            if status.body["deletions"]["completed"] == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            status = app.get("/v3/workspaces/w/queue/status").await;
+        }
+        assert_eq!(status.status, StatusCode::OK);
+        assert_eq!(status.body["pending_work_units"], 0);
+        assert_eq!(status.body["sessions"], json!(null));
+        assert_eq!(
+            status.body["deletions"],
+            json!({"pending": 0, "in_progress": 0, "completed": 1, "failed": 0})
+        );
     }
 );
 
