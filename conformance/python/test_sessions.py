@@ -197,3 +197,13 @@ def test_session_delete(honcho: Honcho) -> None:
     reborn = honcho.session("doomed")
     assert list(reborn.messages()) == [] and reborn.is_active is True
     assert [m.content for m in keep.messages()] == ["stays"]
+
+
+def test_queue_status_after_delete(honcho: Honcho) -> None:
+    s = honcho.session("qs")
+    s.add_messages([honcho.peer("alice").message("hi")])
+    s.delete()
+    status = honcho.queue_status()
+    assert status.pending_work_units == 0 and status.in_progress_work_units == 0
+    scoped = honcho.queue_status(observer="alice", sender="alice", session="qs")
+    assert scoped.total_work_units == 0 and scoped.sessions is None
