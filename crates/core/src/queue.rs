@@ -37,6 +37,24 @@ pub fn purge_unit_key(p: PurgeSession) -> String {
     format!("purge:{}:{}", p.workspace_id, p.session_id)
 }
 
+pub const PURGE_WORKSPACE: &str = "purge_workspace";
+
+/// A deleted workspace's purge, by internal id: the name may already be reused.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PurgeWorkspace {
+    pub workspace_id: i64,
+}
+
+pub fn purge_workspace_unit_key(p: PurgeWorkspace) -> String {
+    format!("purge-workspace:{}", p.workspace_id)
+}
+
+pub fn active_sessions_remain(workspace: &str) -> crate::Error {
+    crate::Error::Conflict(format!(
+        "Cannot delete workspace '{workspace}': active session(s) remain. Delete all sessions first."
+    ))
+}
+
 /// When a job that failed its `attempts`-th try runs again: exponential from one
 /// second, capped at ten minutes, with up to 25% jitter so retries do not align.
 /// `None` once the attempt limit is reached: the job is dead-lettered.
@@ -86,11 +104,13 @@ pub fn deletion_counts(rows: impl IntoIterator<Item = (String, i64)>) -> Deletio
 }
 
 /// The integrity checks `engram verify` runs; each names rows that should not exist.
-pub const VERIFY_CHECKS: [&str; 4] = [
+pub const VERIFY_CHECKS: [&str; 6] = [
     "messages whose session row is gone",
     "memberships whose session row is gone",
     "deleted sessions with no purge queued or running",
     "purge jobs dead-lettered",
+    "deleted workspaces with no purge queued or running",
+    "peers and sessions whose workspace row is gone",
 ];
 
 #[cfg(test)]

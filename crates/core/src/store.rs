@@ -9,7 +9,7 @@ use crate::model::{
     Changes, ListQuery, Message, NewMessage, NewPeer, NewSession, NewWorkspace, Page, PageRequest,
     Peer, Session, SessionPeerConfig, Workspace,
 };
-use crate::queue::{DeletionCounts, Job, PurgeSession, Receipt};
+use crate::queue::{DeletionCounts, Job, PurgeSession, PurgeWorkspace, Receipt};
 use crate::time::Micros;
 
 /// How a membership map is applied to a session.
@@ -169,4 +169,16 @@ pub trait Store: Send + Sync + 'static {
     async fn verify(&self) -> Result<Vec<i64>>;
     /// Deletion jobs of a workspace by state (zeros for an unknown workspace).
     async fn deletion_counts(&self, workspace: &str) -> Result<DeletionCounts>;
+    /// Tombstones a workspace that has no live session (Conflict otherwise) and queues
+    /// the purge of everything in it; its name is free at once.
+    async fn delete_workspace(&self, workspace: &str) -> Result<()>;
+    /// Removes up to `batch` rows of a deleted workspace and renews the job's lease;
+    /// returns true once the workspace row itself is gone.
+    async fn purge_workspace_step(
+        &self,
+        job: &Job,
+        purge: PurgeWorkspace,
+        batch: i64,
+        lease_until: Micros,
+    ) -> Result<bool>;
 }

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use engram_core::queue::{self, Job, LEASE_MICROS, PURGE_SESSION, PurgeSession};
+use engram_core::queue::{
+    self, Job, LEASE_MICROS, PURGE_SESSION, PURGE_WORKSPACE, PurgeSession, PurgeWorkspace,
+};
 use engram_core::time::now_micros;
 use engram_core::{Error, Store};
 use tokio::sync::{Notify, watch};
@@ -48,6 +50,7 @@ async fn run_job(store: &Arc<dyn Store>, job: Job, stop: &watch::Receiver<bool>,
     let started = std::time::Instant::now();
     let outcome = match job.kind.as_str() {
         PURGE_SESSION => purge_session(store, &job, stop, purge_batch).await,
+        PURGE_WORKSPACE => purge_workspace(store, &job, stop, purge_batch).await,
         other => Outcome::Failed(Error::Internal(format!("unknown job kind {other:?}"))),
     };
     let recorded = match outcome {
@@ -95,6 +98,31 @@ async fn purge_session(
         }
         match store
             .purge_session_step(job, purge, batch, now_micros() + LEASE_MICROS)
+            .await
+        {
+            Ok(true) => return Outcome::Done,
+            Ok(false) => {}
+            Err(e) => return Outcome::Failed(e),
+        }
+    }
+}
+
+async fn purge_workspace(
+    store: &Arc<dyn Store>,
+    job: &Job,
+    stop: &watch::Receiver<bool>,
+    batch: i64,
+) -> Outcome {
+    let purge: PurgeWorkspace = match serde_json::from_value(job.payload.clone()) {
+        Ok(p) => p,
+        Err(e) => return Outcome::Failed(Error::Internal(format!("bad purge payload: {e}"))),
+    };
+    loop {
+        if *stop.borrow() {
+            return Outcome::Released;
+        }
+        match store
+            .purge_workspace_step(job, purge, batch, now_micros() + LEASE_MICROS)
             .await
         {
             Ok(true) => return Outcome::Done,

@@ -6,11 +6,14 @@ CREATE EXTENSION IF NOT EXISTS vector;
 
 CREATE TABLE workspaces (
     id            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    name          TEXT NOT NULL UNIQUE,
+    name          TEXT NOT NULL,
     metadata      JSONB NOT NULL DEFAULT '{}',
     configuration JSONB NOT NULL DEFAULT '{}',
-    created_at    BIGINT NOT NULL
+    created_at    BIGINT NOT NULL,
+    -- Tombstone: the name is free at once, the rows go with the purge.
+    deleted_at    BIGINT
 );
+CREATE UNIQUE INDEX workspaces_live_name ON workspaces (name) WHERE deleted_at IS NULL;
 CREATE INDEX workspaces_by_created ON workspaces (created_at, id);
 
 CREATE TABLE peers (

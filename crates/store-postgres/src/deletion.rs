@@ -129,7 +129,7 @@ pub async fn receipts(c: &mut PgConnection, workspace: &str) -> R<Vec<Receipt>> 
     let rows = sqlx::query(
         "SELECT r.workspace_name, r.session_name, r.messages_deleted, r.members_deleted, \
          r.requested_at, r.finished_at FROM deletion_receipts r \
-         WHERE r.workspace_id = (SELECT w.id FROM workspaces w WHERE w.name = $1) \
+         WHERE r.workspace_id = (SELECT w.id FROM workspaces w WHERE w.name = $1 AND w.deleted_at IS NULL) \
          ORDER BY r.requested_at, r.id",
     )
     .bind(workspace)
@@ -150,7 +150,7 @@ pub async fn receipts(c: &mut PgConnection, workspace: &str) -> R<Vec<Receipt>> 
 }
 
 /// One count per `engram_core::queue::VERIFY_CHECKS` entry, in order.
-const VERIFY_SQL: [&str; 4] = [
+const VERIFY_SQL: [&str; 6] = [
     "SELECT COUNT(*) FROM messages m WHERE NOT EXISTS \
      (SELECT 1 FROM sessions s WHERE s.workspace_id = m.workspace_id AND s.id = m.session_id)",
     "SELECT COUNT(*) FROM session_peers sp WHERE NOT EXISTS \
@@ -158,7 +158,11 @@ const VERIFY_SQL: [&str; 4] = [
     "SELECT COUNT(*) FROM sessions s WHERE s.deleted_at IS NOT NULL AND NOT EXISTS \
      (SELECT 1 FROM jobs j WHERE j.unit_key = 'purge:' || s.workspace_id || ':' || s.id \
       AND j.state IN ('pending', 'running'))",
-    "SELECT COUNT(*) FROM jobs WHERE kind = 'purge_session' AND state = 'failed'",
+    "SELECT COUNT(*) FROM jobs WHERE kind IN ('purge_session', 'purge_workspace') AND state = 'failed'",
+    "SELECT COUNT(*) FROM workspaces w WHERE w.deleted_at IS NOT NULL AND NOT EXISTS \
+     (SELECT 1 FROM jobs j WHERE j.unit_key = 'purge-workspace:' || w.id AND j.state IN ('pending', 'running'))",
+    "SELECT (SELECT COUNT(*) FROM peers p WHERE NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.id = p.workspace_id)) \
+     + (SELECT COUNT(*) FROM sessions s WHERE NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.id = s.workspace_id))",
 ];
 
 pub async fn verify(c: &mut PgConnection) -> R<Vec<i64>> {
@@ -172,7 +176,7 @@ pub async fn verify(c: &mut PgConnection) -> R<Vec<i64>> {
 pub async fn counts(c: &mut PgConnection, workspace: &str) -> R<DeletionCounts> {
     let rows: Vec<(String, i64)> = sqlx::query_as(
         "SELECT j.state, COUNT(*) FROM jobs j JOIN workspaces w ON w.id = j.workspace_id \
-         WHERE w.name = $1 AND j.kind = 'purge_session' GROUP BY j.state",
+         WHERE w.name = $1 AND w.deleted_at IS NULL AND j.kind = 'purge_session' GROUP BY j.state",
     )
     .bind(workspace)
     .fetch_all(c)

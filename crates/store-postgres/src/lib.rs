@@ -14,6 +14,7 @@ mod queue;
 mod rows;
 mod sessions;
 mod store;
+mod workspace_deletion;
 mod workspaces;
 
 pub use store::PgStore;

@@ -8,7 +8,7 @@ use engram_core::model::{
     Changes, Json, ListQuery, Message, NewMessage, NewPeer, NewSession, NewWorkspace, Page,
     PageRequest, Peer, Session, SessionPeerConfig, Workspace,
 };
-use engram_core::queue::{DeletionCounts, Job, PurgeSession, Receipt};
+use engram_core::queue::{DeletionCounts, Job, PurgeSession, PurgeWorkspace, Receipt};
 use engram_core::store::{MembershipMode, Store};
 use engram_core::time::Micros;
 use engram_core::{Error, Result};
@@ -16,7 +16,7 @@ use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 
-use crate::{clone, deletion, messages, peers, queue, sessions, workspaces};
+use crate::{clone, deletion, messages, peers, queue, sessions, workspace_deletion, workspaces};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -348,6 +348,28 @@ impl Store for PgStore {
 
     async fn deletion_counts(&self, workspace: &str) -> Result<DeletionCounts> {
         reading!(self, |c| deletion::counts(c, workspace).await)
+    }
+
+    async fn delete_workspace(&self, workspace: &str) -> Result<()> {
+        writing!(self, |c| workspace_deletion::delete_workspace(c, workspace)
+            .await)
+    }
+
+    async fn purge_workspace_step(
+        &self,
+        job: &Job,
+        purge: PurgeWorkspace,
+        batch: i64,
+        lease_until: Micros,
+    ) -> Result<bool> {
+        writing!(self, |c| workspace_deletion::purge_step(
+            c,
+            (job.id, job.attempts),
+            purge,
+            batch,
+            lease_until
+        )
+        .await)
     }
 
     async fn verify(&self) -> Result<Vec<i64>> {

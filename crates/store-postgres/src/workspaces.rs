@@ -14,7 +14,7 @@ use crate::rows::{self, WORKSPACE_COLS, to_value};
 
 pub async fn find(c: &mut PgConnection, name: &str) -> R<Option<(i64, Workspace)>> {
     let row = sqlx::query(
-        "SELECT w.id, w.name, w.metadata, w.configuration, w.created_at FROM workspaces w WHERE w.name = $1",
+        "SELECT w.id, w.name, w.metadata, w.configuration, w.created_at FROM workspaces w WHERE w.name = $1 AND w.deleted_at IS NULL",
     )
     .bind(name)
     .fetch_optional(c)
@@ -27,7 +27,7 @@ pub async fn find(c: &mut PgConnection, name: &str) -> R<Option<(i64, Workspace)
 
 pub async fn id_of(c: &mut PgConnection, name: &str) -> R<Option<i64>> {
     Ok(
-        sqlx::query_scalar("SELECT id FROM workspaces WHERE name = $1")
+        sqlx::query_scalar("SELECT id FROM workspaces WHERE name = $1 AND deleted_at IS NULL")
             .bind(name)
             .fetch_optional(c)
             .await?,
@@ -44,7 +44,7 @@ async fn insert(
 ) -> R<Option<i64>> {
     Ok(sqlx::query_scalar(
         "INSERT INTO workspaces (name, metadata, configuration, created_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (name) DO NOTHING RETURNING id",
+         ON CONFLICT (name) WHERE deleted_at IS NULL DO NOTHING RETURNING id",
     )
     .bind(name)
     .bind(metadata)
@@ -120,7 +120,7 @@ pub async fn list(c: &mut PgConnection, query: &ListQuery) -> R<Page<Workspace>>
         columns,
         workspace: "",
         select: WORKSPACE_COLS,
-        from_where: "workspaces w WHERE 1 = 1",
+        from_where: "workspaces w WHERE w.deleted_at IS NULL",
         binds: Vec::<Bind>::new(),
         order: &["w.created_at", "w.id"],
     };

@@ -1,12 +1,16 @@
 -- Every table carries the workspace's internal id and every unique constraint
 -- leads with it, so per-workspace scans, exports and deletes stay cheap.
+-- A deleted workspace keeps its row (tombstone) until its purge; the name is free at
+-- once because uniqueness covers live workspaces only.
 CREATE TABLE workspaces (
     id            INTEGER PRIMARY KEY,
-    name          TEXT NOT NULL UNIQUE,
+    name          TEXT NOT NULL,
     metadata      TEXT NOT NULL DEFAULT '{}',
     configuration TEXT NOT NULL DEFAULT '{}',
-    created_at    INTEGER NOT NULL
+    created_at    INTEGER NOT NULL,
+    deleted_at    INTEGER
 );
+CREATE UNIQUE INDEX workspaces_live_name ON workspaces (name) WHERE deleted_at IS NULL;
 CREATE INDEX workspaces_by_created ON workspaces (created_at, id);
 
 CREATE TABLE peers (

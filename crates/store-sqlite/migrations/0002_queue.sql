@@ -32,4 +32,3 @@ CREATE TABLE deletion_receipts (
     finished_at      INTEGER,
     UNIQUE (workspace_id, session_id)
 );
-CREATE INDEX deletion_receipts_by_workspace ON deletion_receipts (workspace_name, requested_at, id);

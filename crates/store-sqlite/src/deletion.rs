@@ -106,7 +106,8 @@ pub fn receipts(conn: &Connection, workspace: &str) -> Result<Vec<Receipt>> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT workspace_name, session_name, messages_deleted, members_deleted, requested_at, finished_at \
-             FROM deletion_receipts WHERE workspace_name = ?1 ORDER BY requested_at, id",
+             FROM deletion_receipts WHERE workspace_id = \
+             (SELECT id FROM workspaces WHERE name = ?1 AND deleted_at IS NULL) ORDER BY requested_at, id",
         )
         .map_err(db_err)?;
     stmt.query_map([workspace], |r| {
@@ -125,7 +126,7 @@ pub fn receipts(conn: &Connection, workspace: &str) -> Result<Vec<Receipt>> {
 }
 
 /// One count per `engram_core::queue::VERIFY_CHECKS` entry, in order.
-pub const VERIFY_SQL: [&str; 4] = [
+pub const VERIFY_SQL: [&str; 6] = [
     "SELECT COUNT(*) FROM messages m WHERE NOT EXISTS \
      (SELECT 1 FROM sessions s WHERE s.workspace_id = m.workspace_id AND s.id = m.session_id)",
     "SELECT COUNT(*) FROM session_peers sp WHERE NOT EXISTS \
@@ -133,7 +134,11 @@ pub const VERIFY_SQL: [&str; 4] = [
     "SELECT COUNT(*) FROM sessions s WHERE s.deleted_at IS NOT NULL AND NOT EXISTS \
      (SELECT 1 FROM jobs j WHERE j.unit_key = 'purge:' || s.workspace_id || ':' || s.id \
       AND j.state IN ('pending', 'running'))",
-    "SELECT COUNT(*) FROM jobs WHERE kind = 'purge_session' AND state = 'failed'",
+    "SELECT COUNT(*) FROM jobs WHERE kind IN ('purge_session', 'purge_workspace') AND state = 'failed'",
+    "SELECT COUNT(*) FROM workspaces w WHERE w.deleted_at IS NOT NULL AND NOT EXISTS \
+     (SELECT 1 FROM jobs j WHERE j.unit_key = 'purge-workspace:' || w.id AND j.state IN ('pending', 'running'))",
+    "SELECT (SELECT COUNT(*) FROM peers p WHERE NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.id = p.workspace_id)) \
+     + (SELECT COUNT(*) FROM sessions s WHERE NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.id = s.workspace_id))",
 ];
 
 pub fn verify(conn: &Connection) -> Result<Vec<i64>> {
@@ -147,7 +152,7 @@ pub fn counts(conn: &Connection, workspace: &str) -> Result<DeletionCounts> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT j.state, COUNT(*) FROM jobs j JOIN workspaces w ON w.id = j.workspace_id \
-             WHERE w.name = ?1 AND j.kind = 'purge_session' GROUP BY j.state",
+             WHERE w.name = ?1 AND w.deleted_at IS NULL AND j.kind = 'purge_session' GROUP BY j.state",
         )
         .map_err(db_err)?;
     let rows = stmt

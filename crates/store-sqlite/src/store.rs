@@ -9,7 +9,7 @@ use engram_core::model::{
     Changes, Json, ListQuery, Message, NewMessage, NewPeer, NewSession, NewWorkspace, Page,
     PageRequest, Peer, Session, SessionPeerConfig, Workspace,
 };
-use engram_core::queue::{DeletionCounts, Job, PurgeSession, Receipt};
+use engram_core::queue::{DeletionCounts, Job, PurgeSession, PurgeWorkspace, Receipt};
 use engram_core::store::{MembershipMode, Store};
 use engram_core::time::Micros;
 use engram_core::{Error, Result};
@@ -17,7 +17,9 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::pool::ReadPool;
 use crate::writer::Writer;
-use crate::{db_err, deletion, messages, migrate, peers, queue, sessions, workspaces};
+use crate::{
+    db_err, deletion, messages, migrate, peers, queue, sessions, workspace_deletion, workspaces,
+};
 
 const READERS: usize = 4;
 
@@ -350,5 +352,32 @@ impl Store for SqliteStore {
     async fn deletion_counts(&self, workspace: &str) -> Result<DeletionCounts> {
         let ws = owned(workspace);
         self.readers.read(move |c| deletion::counts(c, &ws)).await
+    }
+
+    async fn delete_workspace(&self, workspace: &str) -> Result<()> {
+        let ws = owned(workspace);
+        self.writer
+            .write(move |c| workspace_deletion::delete_workspace(c, &ws))
+            .await
+    }
+
+    async fn purge_workspace_step(
+        &self,
+        job: &Job,
+        purge: PurgeWorkspace,
+        batch: i64,
+        lease_until: Micros,
+    ) -> Result<bool> {
+        let (id, attempt) = (job.id, job.attempts);
+        let done = self
+            .writer
+            .write(move |c| {
+                workspace_deletion::purge_step(c, (id, attempt), purge, batch, lease_until)
+            })
+            .await?;
+        if done {
+            self.writer.checkpoint().await?;
+        }
+        Ok(done)
     }
 }

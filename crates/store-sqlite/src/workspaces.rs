@@ -14,7 +14,7 @@ use crate::rows::{self, WORKSPACE_COLS, json_text};
 
 pub fn find(conn: &Connection, name: &str) -> Result<Option<(i64, Workspace)>> {
     conn.prepare_cached(&format!(
-        "SELECT w.id, {WORKSPACE_COLS} FROM workspaces w WHERE w.name = ?1"
+        "SELECT w.id, {WORKSPACE_COLS} FROM workspaces w WHERE w.name = ?1 AND w.deleted_at IS NULL"
     ))
     .map_err(db_err)?
     .query_row([name], |r| {
@@ -32,7 +32,7 @@ pub fn find(conn: &Connection, name: &str) -> Result<Option<(i64, Workspace)>> {
 }
 
 pub fn id_of(conn: &Connection, name: &str) -> Result<Option<i64>> {
-    conn.prepare_cached("SELECT id FROM workspaces WHERE name = ?1")
+    conn.prepare_cached("SELECT id FROM workspaces WHERE name = ?1 AND deleted_at IS NULL")
         .map_err(db_err)?
         .query_row([name], |r| r.get(0))
         .optional()
@@ -107,7 +107,7 @@ pub fn list(conn: &Connection, query: &ListQuery) -> Result<Page<Workspace>> {
         columns,
         "",
         WORKSPACE_COLS,
-        "workspaces w WHERE 1 = 1",
+        "workspaces w WHERE w.deleted_at IS NULL",
         vec![],
         &["w.created_at", "w.id"],
         query,

@@ -71,9 +71,26 @@ async fn update(
     ))
 }
 
+/// Deletes a workspace with no live session: 202 at once, the name is free at once,
+/// and a queued purge removes everything in it. 409 while sessions remain.
+#[utoipa::path(delete, path = "/v3/workspaces/{workspace_id}", tag = "workspaces",
+    responses((status = 202, description = "`{\"message\": \"Workspace deletion accepted\"}`"),
+              (status = 404), (status = 409)))]
+async fn delete(
+    State(app): State<AppState>,
+    Path(workspace_id): Path<String>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    app.store.delete_workspace(&workspace_id).await?;
+    app.wake.notify_one();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"message": "Workspace deletion accepted"})),
+    ))
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_or_create))
         .routes(routes!(list))
-        .routes(routes!(update))
+        .routes(routes!(update, delete))
 }

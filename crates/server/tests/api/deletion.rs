@@ -239,5 +239,100 @@ async fn sqlite_purge_leaves_no_trace_in_the_files() {
         [],
     )
     .unwrap();
-    assert_eq!(app.store.verify().await.unwrap(), vec![0, 1, 0, 0]);
+    assert_eq!(app.store.verify().await.unwrap(), vec![0, 1, 0, 0, 0, 0]);
 }
+
+both_engines!(
+    workspace_delete_cascades_and_frees_the_name,
+    |app: TestApp| async move {
+        let missing = app.call(Method::DELETE, "/v3/workspaces/ghost", None).await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
+        assert_eq!(missing.body, json!({"detail": "Workspace ghost not found"}));
+
+        app.post(
+            "/v3/workspaces",
+            json!({"id": "gone", "metadata": {"old": true}}),
+        )
+        .await;
+        app.add_messages(
+            "gone",
+            "s1",
+            &[("alice", "pelican-marker-42"), ("bob", "two")],
+        )
+        .await;
+        app.put(
+            "/v3/workspaces/gone/peers/alice/card",
+            json!({"peer_card": ["x"]}),
+        )
+        .await;
+        app.add_messages("other", "s1", &[("alice", "elsewhere")])
+            .await;
+        let busy = app.call(Method::DELETE, "/v3/workspaces/gone", None).await;
+        assert_eq!(busy.status, StatusCode::CONFLICT);
+        assert_eq!(
+            busy.body,
+            json!({"detail": "Cannot delete workspace 'gone': active session(s) remain. Delete all sessions first."})
+        );
+
+        let r = app
+            .call(Method::DELETE, "/v3/workspaces/gone/sessions/s1", None)
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED);
+        let r = app.call(Method::DELETE, "/v3/workspaces/gone", None).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED);
+        assert_eq!(r.body, json!({"message": "Workspace deletion accepted"}));
+
+        // Gone at once, and the name is free at once.
+        let listed = app.post("/v3/workspaces/list", json!({})).await;
+        let names: Vec<&str> = listed.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["other"]);
+        assert_eq!(
+            app.post("/v3/workspaces/gone/peers/list", json!({}))
+                .await
+                .body["total"],
+            0
+        );
+        let again = app.call(Method::DELETE, "/v3/workspaces/gone", None).await;
+        assert_eq!(again.status, StatusCode::NOT_FOUND);
+        let fresh = app.post("/v3/workspaces", json!({"id": "gone"})).await;
+        assert_eq!(fresh.status, StatusCode::CREATED);
+        assert_eq!(fresh.body["metadata"], json!({}));
+
+        wait_until_verified(&app).await;
+        for _ in 0..100 {
+            if app.get("/v3/workspaces/gone/peers/alice/card").await.status == StatusCode::NOT_FOUND
+                && app.store.verify().await.unwrap().iter().all(|c| *c == 0)
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            app.get("/v3/workspaces/gone/peers/alice/card").await.status,
+            StatusCode::NOT_FOUND
+        );
+        if let Some(dir) = app.data_dir() {
+            let mut clean = false;
+            for _ in 0..100 {
+                if !contains(&store_bytes(dir), b"pelican-marker-42") {
+                    clean = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert!(
+                clean,
+                "the deleted workspace's text is still in the SQLite files"
+            );
+        }
+        let other = app
+            .post("/v3/workspaces/other/sessions/s1/messages/list", json!({}))
+            .await;
+        assert_eq!(other.body["items"][0]["content"], "elsewhere");
+    }
+);
