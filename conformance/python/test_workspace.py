@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from honcho import Honcho
 from honcho.api_types import (
     DreamConfiguration,
@@ -97,3 +99,19 @@ def test_list_workspaces_filters_pagination_reverse(base_url: str) -> None:
 
     none = h.workspaces(filters={"metadata": {"tag": "no-such-" + tag}})
     assert list(none) == [] and none.total == 0 and none.pages == 0
+
+
+def test_delete_workspace(base_url: str) -> None:
+    from conftest import uid
+
+    ws = uid("del")
+    h = Honcho(base_url=base_url, workspace_id=ws, api_key="unused", max_retries=0)
+    s = h.session("only")
+    s.add_messages([h.peer("alice").message("hello")])
+    with pytest.raises(Exception):
+        h.delete_workspace(ws)  # 409: a live session remains
+    s.delete()
+    h.delete_workspace(ws)
+    assert ws not in [w for w in h.workspaces()]
+    again = Honcho(base_url=base_url, workspace_id=ws, api_key="unused", max_retries=0)
+    assert list(again.peers()) == [] and list(again.sessions()) == []
