@@ -82,29 +82,44 @@ async fn run_job(store: &Arc<dyn Store>, job: Job, stop: &watch::Receiver<bool>,
     }
 }
 
+/// Runs a job's steps until one reports completion, handing the job back when the
+/// process is stopping.
+async fn run_steps<F, Fut>(stop: &watch::Receiver<bool>, mut step: F) -> Outcome
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, Error>>,
+{
+    loop {
+        if *stop.borrow() {
+            return Outcome::Released;
+        }
+        match step().await {
+            Ok(true) => return Outcome::Done,
+            Ok(false) => {}
+            Err(e) => return Outcome::Failed(e),
+        }
+    }
+}
+
+fn payload<T: serde::de::DeserializeOwned>(job: &Job) -> Result<T, Outcome> {
+    serde_json::from_value(job.payload.clone())
+        .map_err(|e| Outcome::Failed(Error::Internal(format!("bad {} payload: {e}", job.kind))))
+}
+
 async fn purge_session(
     store: &Arc<dyn Store>,
     job: &Job,
     stop: &watch::Receiver<bool>,
     batch: i64,
 ) -> Outcome {
-    let purge: PurgeSession = match serde_json::from_value(job.payload.clone()) {
+    let purge: PurgeSession = match payload(job) {
         Ok(p) => p,
-        Err(e) => return Outcome::Failed(Error::Internal(format!("bad purge payload: {e}"))),
+        Err(outcome) => return outcome,
     };
-    loop {
-        if *stop.borrow() {
-            return Outcome::Released;
-        }
-        match store
-            .purge_session_step(job, purge, batch, now_micros() + LEASE_MICROS)
-            .await
-        {
-            Ok(true) => return Outcome::Done,
-            Ok(false) => {}
-            Err(e) => return Outcome::Failed(e),
-        }
-    }
+    run_steps(stop, || {
+        store.purge_session_step(job, purge, batch, now_micros() + LEASE_MICROS)
+    })
+    .await
 }
 
 async fn purge_workspace(
@@ -113,21 +128,12 @@ async fn purge_workspace(
     stop: &watch::Receiver<bool>,
     batch: i64,
 ) -> Outcome {
-    let purge: PurgeWorkspace = match serde_json::from_value(job.payload.clone()) {
+    let purge: PurgeWorkspace = match payload(job) {
         Ok(p) => p,
-        Err(e) => return Outcome::Failed(Error::Internal(format!("bad purge payload: {e}"))),
+        Err(outcome) => return outcome,
     };
-    loop {
-        if *stop.borrow() {
-            return Outcome::Released;
-        }
-        match store
-            .purge_workspace_step(job, purge, batch, now_micros() + LEASE_MICROS)
-            .await
-        {
-            Ok(true) => return Outcome::Done,
-            Ok(false) => {}
-            Err(e) => return Outcome::Failed(e),
-        }
-    }
+    run_steps(stop, || {
+        store.purge_workspace_step(job, purge, batch, now_micros() + LEASE_MICROS)
+    })
+    .await
 }
