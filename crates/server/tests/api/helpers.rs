@@ -13,6 +13,8 @@ pub struct TestApp {
     pub base: String,
     client: Client,
     _dir: Option<tempfile::TempDir>,
+    /// The PostgreSQL database URL, when this app runs on PostgreSQL.
+    pub db_url: Option<String>,
     pub store: Arc<dyn Store>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
     _stop_workers: tokio::sync::watch::Sender<bool>,
@@ -56,7 +58,9 @@ impl TestApp {
         let store = engram_store_postgres::PgStore::connect(&url)
             .await
             .expect("open postgres");
-        Some(TestApp::start(Arc::new(store), None).await)
+        let mut app = TestApp::start(Arc::new(store), None).await;
+        app.db_url = Some(url);
+        Some(app)
     }
 
     async fn start(store: Arc<dyn Store>, dir: Option<tempfile::TempDir>) -> TestApp {
@@ -84,6 +88,7 @@ impl TestApp {
             client,
             store,
             _dir: dir,
+            db_url: None,
             _shutdown: tx,
             _stop_workers: stop_tx,
         }

@@ -2,6 +2,7 @@
 
 mod concurrency;
 mod deletion;
+mod faults;
 mod filter_parity;
 mod helpers;
 mod messages;
