@@ -181,4 +181,8 @@ pub trait Store: Send + Sync + 'static {
         batch: i64,
         lease_until: Micros,
     ) -> Result<bool>;
+    /// Returns when new jobs may be runnable or after `max`, whichever comes first.
+    /// PostgreSQL listens for `NOTIFY engram_jobs` from any process; SQLite, with one
+    /// process per file, relies on the in-process wake-up and this timeout.
+    async fn wait_for_jobs(&self, max: std::time::Duration);
 }

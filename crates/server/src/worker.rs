@@ -33,7 +33,7 @@ pub async fn run(
         }
         tokio::select! {
             () = wake.notified() => {}
-            () = tokio::time::sleep(POLL) => {}
+            () = store.wait_for_jobs(POLL) => {}
             _ = stop.changed() => {}
         }
     }

@@ -29,6 +29,8 @@ const READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
 pub struct PgStore {
     pool: PgPool,
+    /// Connected on first use; dropped on error so the next wait reconnects.
+    listener: tokio::sync::Mutex<Option<sqlx::postgres::PgListener>>,
 }
 
 /// Runs `$body` (an expression awaiting on `$c: &mut PgConnection`) in a transaction
@@ -94,7 +96,10 @@ impl PgStore {
             .connect(url)
             .await
             .map_err(db_err)?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            listener: tokio::sync::Mutex::new(None),
+        })
     }
 
     /// Applies pending migrations; concurrent callers serialize on sqlx's advisory lock.
@@ -370,6 +375,28 @@ impl Store for PgStore {
             lease_until
         )
         .await)
+    }
+
+    async fn wait_for_jobs(&self, max: Duration) {
+        let mut guard = self.listener.lock().await;
+        if guard.is_none()
+            && let Ok(mut l) = sqlx::postgres::PgListener::connect_with(&self.pool).await
+            && l.listen("engram_jobs").await.is_ok()
+        {
+            *guard = Some(l);
+        }
+        let Some(listener) = guard.as_mut() else {
+            drop(guard);
+            tokio::time::sleep(max).await;
+            return;
+        };
+        match tokio::time::timeout(max, listener.recv()).await {
+            Ok(Ok(_)) | Err(_) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "lost the job notification channel; polling meanwhile");
+                *guard = None;
+            }
+        }
     }
 
     async fn verify(&self) -> Result<Vec<i64>> {

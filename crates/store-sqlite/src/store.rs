@@ -380,4 +380,8 @@ impl Store for SqliteStore {
         }
         Ok(done)
     }
+
+    async fn wait_for_jobs(&self, max: std::time::Duration) {
+        tokio::time::sleep(max).await;
+    }
 }
