@@ -69,6 +69,18 @@ pub fn retry_at(now: Micros, attempts: i64, max_attempts: i64) -> Option<Micros>
     Some(now + base + jitter)
 }
 
+/// A job as operators see it (`engram queue list`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobInfo {
+    pub id: i64,
+    pub kind: String,
+    pub state: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub run_at: Micros,
+    pub last_error: Option<String>,
+}
+
 /// What a purge removed; never any content.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Receipt {

@@ -9,7 +9,7 @@ use crate::model::{
     Changes, ListQuery, Message, NewMessage, NewPeer, NewSession, NewWorkspace, Page, PageRequest,
     Peer, Session, SessionPeerConfig, Workspace,
 };
-use crate::queue::{DeletionCounts, Job, PurgeSession, PurgeWorkspace, Receipt};
+use crate::queue::{DeletionCounts, Job, JobInfo, PurgeSession, PurgeWorkspace, Receipt};
 use crate::time::Micros;
 
 /// How a membership map is applied to a session.
@@ -185,4 +185,9 @@ pub trait Store: Send + Sync + 'static {
     /// PostgreSQL listens for `NOTIFY engram_jobs` from any process; SQLite, with one
     /// process per file, relies on the in-process wake-up and this timeout.
     async fn wait_for_jobs(&self, max: std::time::Duration);
+    /// Jobs in `state` (all states when `None`), oldest first, at most `limit`.
+    async fn list_jobs(&self, state: Option<&str>, limit: i64) -> Result<Vec<JobInfo>>;
+    /// Puts a dead-lettered job back in line with a fresh attempt budget; false when
+    /// no dead-lettered job has that id.
+    async fn retry_job(&self, id: i64) -> Result<bool>;
 }

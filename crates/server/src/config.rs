@@ -29,6 +29,8 @@ pub enum Command {
     /// Check the store for rows that should not exist (orphans of deleted sessions,
     /// purges that never ran or were dead-lettered); exits 1 if any are found.
     Verify(StoreArgs),
+    /// Inspect the job queue: list jobs, or put a dead-lettered job back in line.
+    Queue(QueueArgs),
     /// Apply the database migrations and exit (they also run at every start).
     Migrate(StoreArgs),
 }
@@ -36,11 +38,16 @@ pub enum Command {
 #[derive(Args, Debug, Clone)]
 pub struct StoreArgs {
     /// Directory for the embedded SQLite database (`engram.db`); created if missing.
-    #[arg(long, env = "ENGRAM_DATA_DIR", default_value = "./engram-data")]
+    #[arg(
+        long,
+        env = "ENGRAM_DATA_DIR",
+        default_value = "./engram-data",
+        global = true
+    )]
     pub data_dir: PathBuf,
     /// PostgreSQL URL (`postgresql://user:pass@host:port/db`); selects PostgreSQL instead of SQLite.
     /// pgvector must be installable: the migrations run `CREATE EXTENSION IF NOT EXISTS vector`.
-    #[arg(long = "database-url", env = "DB_CONNECTION_URI")]
+    #[arg(long = "database-url", env = "DB_CONNECTION_URI", global = true)]
     pub database_url: Option<String>,
 }
 
@@ -75,6 +82,28 @@ pub struct WorkerArgs {
     pub worker: WorkerSettings,
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct QueueArgs {
+    #[command(subcommand)]
+    pub action: QueueAction,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum QueueAction {
+    /// List jobs, oldest first.
+    List {
+        /// Only jobs in this state.
+        #[arg(long, value_parser = ["pending", "running", "done", "failed"])]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Re-run a dead-lettered (failed) job with a fresh attempt budget.
+    Retry { id: i64 },
 }
 
 impl StoreArgs {

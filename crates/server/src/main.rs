@@ -1,7 +1,7 @@
 //! The `engram` binary: parses the command line and runs the chosen subcommand.
 
 use clap::Parser;
-use engram_server::config::{Cli, Command};
+use engram_server::config::{Cli, Command, QueueAction};
 use engram_server::{AppState, build_router, serve, worker};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -48,6 +48,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let _ = w.await;
             }
             tracing::info!("engram stopped");
+            Ok(())
+        }
+        Command::Queue(args) => {
+            let store = args.store.open().await?;
+            match args.action {
+                QueueAction::List { state, limit } => {
+                    println!(
+                        "{:>8}  {:<16} {:<8} {:>8}  {:<28} last error",
+                        "id", "kind", "state", "attempts", "next run"
+                    );
+                    for job in store.list_jobs(state.as_deref(), limit).await? {
+                        println!(
+                            "{:>8}  {:<16} {:<8} {:>4}/{:<3}  {:<28} {}",
+                            job.id,
+                            job.kind,
+                            job.state,
+                            job.attempts,
+                            job.max_attempts,
+                            engram_core::time::format(job.run_at),
+                            job.last_error.unwrap_or_default()
+                        );
+                    }
+                }
+                QueueAction::Retry { id } => {
+                    if !store.retry_job(id).await? {
+                        anyhow::bail!("no dead-lettered job with id {id}");
+                    }
+                    println!("job {id} queued again");
+                }
+            }
             Ok(())
         }
         Command::Verify(store) => {

@@ -17,7 +17,7 @@
 //!    tried, a few times at most; the caller polls again later.
 
 use engram_core::Error;
-use engram_core::queue::{Job, MAX_ATTEMPTS};
+use engram_core::queue::{Job, JobInfo, MAX_ATTEMPTS};
 use engram_core::time::{Micros, now_micros};
 use serde_json::Value;
 use sqlx::{PgConnection, Row};
@@ -193,6 +193,42 @@ pub async fn renew(c: &mut PgConnection, id: i64, attempt: i64, lease_until: Mic
     .bind(id)
     .bind(lease_until)
     .bind(attempt)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn list(c: &mut PgConnection, state: Option<&str>, limit: i64) -> R<Vec<JobInfo>> {
+    let rows = sqlx::query(
+        "SELECT id, kind, state, attempts, max_attempts, run_at, last_error FROM jobs \
+         WHERE $1::text IS NULL OR state = $1 ORDER BY id LIMIT $2",
+    )
+    .bind(state)
+    .bind(limit)
+    .fetch_all(c)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        out.push(JobInfo {
+            id: r.try_get(0)?,
+            kind: r.try_get(1)?,
+            state: r.try_get(2)?,
+            attempts: r.try_get(3)?,
+            max_attempts: r.try_get(4)?,
+            run_at: r.try_get(5)?,
+            last_error: r.try_get(6)?,
+        });
+    }
+    Ok(out)
+}
+
+pub async fn retry(c: &mut PgConnection, id: i64) -> R<bool> {
+    let done = sqlx::query(
+        "UPDATE jobs SET state = 'pending', attempts = 0, run_at = $2, finished_at = NULL \
+         WHERE id = $1 AND state = 'failed'",
+    )
+    .bind(id)
+    .bind(now_micros())
     .execute(c)
     .await?;
     Ok(done.rows_affected() == 1)

@@ -8,7 +8,7 @@ use engram_core::model::{
     Changes, Json, ListQuery, Message, NewMessage, NewPeer, NewSession, NewWorkspace, Page,
     PageRequest, Peer, Session, SessionPeerConfig, Workspace,
 };
-use engram_core::queue::{DeletionCounts, Job, PurgeSession, PurgeWorkspace, Receipt};
+use engram_core::queue::{DeletionCounts, Job, JobInfo, PurgeSession, PurgeWorkspace, Receipt};
 use engram_core::store::{MembershipMode, Store};
 use engram_core::time::Micros;
 use engram_core::{Error, Result};
@@ -397,6 +397,14 @@ impl Store for PgStore {
                 *guard = None;
             }
         }
+    }
+
+    async fn list_jobs(&self, state: Option<&str>, limit: i64) -> Result<Vec<JobInfo>> {
+        reading!(self, |c| queue::list(c, state, limit).await)
+    }
+
+    async fn retry_job(&self, id: i64) -> Result<bool> {
+        writing!(self, |c| queue::retry(c, id).await)
     }
 
     async fn verify(&self) -> Result<Vec<i64>> {

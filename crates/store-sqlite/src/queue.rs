@@ -1,6 +1,6 @@
 //! The job queue on SQLite. The single writer makes claims race-free without locks.
 
-use engram_core::queue::Job;
+use engram_core::queue::{Job, JobInfo};
 use engram_core::time::{Micros, now_micros};
 use engram_core::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -140,6 +140,41 @@ pub fn renew(conn: &Connection, id: i64, attempt: i64, lease_until: Micros) -> R
         )
         .map_err(db_err)?
         .execute(params![id, lease_until, attempt])
+        .map_err(db_err)?;
+    Ok(changed == 1)
+}
+
+pub fn list(conn: &Connection, state: Option<&str>, limit: i64) -> Result<Vec<JobInfo>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, kind, state, attempts, max_attempts, run_at, last_error FROM jobs \
+             WHERE ?1 IS NULL OR state = ?1 ORDER BY id LIMIT ?2",
+        )
+        .map_err(db_err)?;
+    stmt.query_map(params![state, limit], |r| {
+        Ok(JobInfo {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            state: r.get(2)?,
+            attempts: r.get(3)?,
+            max_attempts: r.get(4)?,
+            run_at: r.get(5)?,
+            last_error: r.get(6)?,
+        })
+    })
+    .map_err(db_err)?
+    .collect::<rusqlite::Result<Vec<_>>>()
+    .map_err(db_err)
+}
+
+pub fn retry(conn: &Connection, id: i64) -> Result<bool> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE jobs SET state = 'pending', attempts = 0, run_at = ?2, finished_at = NULL \
+             WHERE id = ?1 AND state = 'failed'",
+        )
+        .map_err(db_err)?
+        .execute(params![id, now_micros()])
         .map_err(db_err)?;
     Ok(changed == 1)
 }

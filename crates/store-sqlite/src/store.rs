@@ -9,7 +9,7 @@ use engram_core::model::{
     Changes, Json, ListQuery, Message, NewMessage, NewPeer, NewSession, NewWorkspace, Page,
     PageRequest, Peer, Session, SessionPeerConfig, Workspace,
 };
-use engram_core::queue::{DeletionCounts, Job, PurgeSession, PurgeWorkspace, Receipt};
+use engram_core::queue::{DeletionCounts, Job, JobInfo, PurgeSession, PurgeWorkspace, Receipt};
 use engram_core::store::{MembershipMode, Store};
 use engram_core::time::Micros;
 use engram_core::{Error, Result};
@@ -383,5 +383,16 @@ impl Store for SqliteStore {
 
     async fn wait_for_jobs(&self, max: std::time::Duration) {
         tokio::time::sleep(max).await;
+    }
+
+    async fn list_jobs(&self, state: Option<&str>, limit: i64) -> Result<Vec<JobInfo>> {
+        let state = state.map(owned);
+        self.readers
+            .read(move |c| queue::list(c, state.as_deref(), limit))
+            .await
+    }
+
+    async fn retry_job(&self, id: i64) -> Result<bool> {
+        self.writer.write(move |c| queue::retry(c, id)).await
     }
 }

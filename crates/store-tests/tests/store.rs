@@ -64,6 +64,7 @@ on_both_engines! {
     concurrency::concurrent_get_or_create,
     queue::delete_session,
     queue::claim_order_and_leases,
+    queue::dead_letter_rerun,
     queue::fail_and_retry,
     queue::purge_session,
     queue::purge_resumes,

@@ -365,3 +365,38 @@ pub async fn check_purge_refuses_live_session(store: Arc<dyn Store>) {
     }
     assert_eq!(message_count(&store, "b").await, 1);
 }
+
+pub async fn check_dead_letter_rerun(store: Arc<dyn Store>) {
+    store
+        .create_messages("w", "s", vec![msg("alice", "x", 1)])
+        .await
+        .unwrap();
+    store.delete_session("w", "s").await.unwrap();
+    let job = claim(&store, live_lease()).await.expect("job");
+    store.fail_job(&job, "gave up", None).await.unwrap();
+    let failed = store.list_jobs(Some("failed"), 10).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!((failed[0].id, failed[0].attempts), (job.id, 1));
+    assert_eq!(failed[0].last_error.as_deref(), Some("gave up"));
+    assert_eq!(
+        store.verify().await.unwrap()[3],
+        1,
+        "verify counts the dead letter"
+    );
+    assert!(
+        store
+            .list_jobs(Some("pending"), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(!store.retry_job(job.id + 1000).await.unwrap());
+    assert!(store.retry_job(job.id).await.unwrap());
+    assert!(
+        !store.retry_job(job.id).await.unwrap(),
+        "only dead letters can be re-run"
+    );
+    let again = claim(&store, live_lease()).await.expect("re-run job");
+    assert_eq!((again.id, again.attempts), (job.id, 1));
+    assert_eq!(store.list_jobs(None, 10).await.unwrap().len(), 1);
+}
