@@ -85,13 +85,16 @@ pub fn get_or_create(
     new: NewSession,
 ) -> Result<(Session, bool)> {
     let (mut live, created) = ensure(conn, workspace, &new.name)?;
+    let changed = new.changes.metadata.is_some() || new.changes.configuration.is_some();
     if let Some(metadata) = new.changes.metadata {
         live.session.metadata = metadata;
     }
     if let Some(configuration) = new.changes.configuration {
         merge_top_level(&mut live.session.configuration, configuration);
     }
-    save(conn, &live)?;
+    if changed {
+        save(conn, &live)?;
+    }
     upsert_members(conn, &live, &new.peers)?;
     Ok((live.session, created))
 }

@@ -33,22 +33,31 @@ pub async fn context(
     Path((workspace_id, session_id)): Path<(String, String)>,
     params: Params,
 ) -> ApiResult<Json<SessionContext>> {
-    let checks = [
-        params
-            .int("tokens", CONTEXT_MAX_TOKENS, None, Some(CONTEXT_MAX_TOKENS))
-            .err(),
-        params.bool("summary", true).err(),
-        params.bool("limit_to_session", false).err(),
-        params.bool("include_most_frequent", false).err(),
-        params.int("search_top_k", 1, Some(1), Some(100)).err(),
-        params.int("max_conclusions", 1, Some(1), Some(100)).err(),
-    ];
-    let errors: Vec<_> = checks.into_iter().flatten().collect();
+    // Every query parameter is checked, and all violations reported, in the order the
+    // reference declares them.
+    let tokens = params.int("tokens", CONTEXT_MAX_TOKENS, None, Some(CONTEXT_MAX_TOKENS));
+    let summary = params.bool("summary", true);
+    let limit_to_session = params.bool("limit_to_session", false);
+    let top_k = params.int("search_top_k", 1, Some(1), Some(100));
+    let most_frequent = params.bool("include_most_frequent", false);
+    let max_conclusions = params.int("max_conclusions", 1, Some(1), Some(100));
+    let errors: Vec<_> = [
+        tokens.as_ref().err().cloned(),
+        summary.err(),
+        limit_to_session.as_ref().err().cloned(),
+        top_k.err(),
+        most_frequent.err(),
+        max_conclusions.err(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let (Ok(tokens), Ok(limit_to_session)) = (tokens, limit_to_session) else {
+        return Err(errors.into());
+    };
     if !errors.is_empty() {
         return Err(errors.into());
     }
-    let tokens = params.int("tokens", CONTEXT_MAX_TOKENS, None, Some(CONTEXT_MAX_TOKENS))?;
-    let limit_to_session = params.bool("limit_to_session", false)?;
     let target = params.string("peer_target");
     let perspective = params.string("peer_perspective");
     if perspective.is_some() && target.is_none() {
