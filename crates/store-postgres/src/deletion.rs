@@ -59,9 +59,7 @@ pub async fn purge_step(
     batch: i64,
     lease_until: Micros,
 ) -> R<bool> {
-    if !queue::renew(c, job, attempt, lease_until).await? {
-        return Err(Error::Internal(format!("job {job} lost its lease")).into());
-    }
+    queue::renew(c, job, attempt, lease_until).await?;
     let PurgeSession {
         workspace_id,
         session_id,

@@ -185,8 +185,9 @@ pub async fn fail(
     Ok(())
 }
 
-/// Extends a running job's lease; a job whose lease was taken over is not renewed.
-pub async fn renew(c: &mut PgConnection, id: i64, attempt: i64, lease_until: Micros) -> R<bool> {
+/// Extends a running job's lease; fails when the lease was taken over, so the caller
+/// stops before touching anything.
+pub async fn renew(c: &mut PgConnection, id: i64, attempt: i64, lease_until: Micros) -> R<()> {
     let done = sqlx::query(
         "UPDATE jobs SET lease_until = $2 WHERE id = $1 AND attempts = $3 AND state = 'running'",
     )
@@ -195,7 +196,10 @@ pub async fn renew(c: &mut PgConnection, id: i64, attempt: i64, lease_until: Mic
     .bind(attempt)
     .execute(c)
     .await?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() != 1 {
+        return Err(Error::Internal(format!("job {id} lost its lease")).into());
+    }
+    Ok(())
 }
 
 pub async fn list(c: &mut PgConnection, state: Option<&str>, limit: i64) -> R<Vec<JobInfo>> {

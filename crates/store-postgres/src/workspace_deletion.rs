@@ -57,9 +57,7 @@ pub async fn purge_step(
     batch: i64,
     lease_until: Micros,
 ) -> R<bool> {
-    if !queue::renew(c, job, attempt, lease_until).await? {
-        return Err(Error::Internal(format!("job {job} lost its lease")).into());
-    }
+    queue::renew(c, job, attempt, lease_until).await?;
     let ws = purge.workspace_id;
     let deleted_at: Option<Option<i64>> =
         sqlx::query_scalar("SELECT deleted_at FROM workspaces WHERE id = $1")

@@ -47,9 +47,7 @@ pub fn purge_step(
     batch: i64,
     lease_until: Micros,
 ) -> Result<bool> {
-    if !queue::renew(conn, job, attempt, lease_until)? {
-        return Err(Error::Internal(format!("job {job} lost its lease")));
-    }
+    queue::renew(conn, job, attempt, lease_until)?;
     let PurgeSession {
         workspace_id,
         session_id,

@@ -132,8 +132,9 @@ pub fn fail(
     Ok(())
 }
 
-/// Extends a running job's lease; a job whose lease was taken over is not renewed.
-pub fn renew(conn: &Connection, id: i64, attempt: i64, lease_until: Micros) -> Result<bool> {
+/// Extends a running job's lease; fails when the lease was taken over, so the caller
+/// stops before touching anything.
+pub fn renew(conn: &Connection, id: i64, attempt: i64, lease_until: Micros) -> Result<()> {
     let changed = conn
         .prepare_cached(
             "UPDATE jobs SET lease_until = ?2 WHERE id = ?1 AND attempts = ?3 AND state = 'running'",
@@ -141,7 +142,10 @@ pub fn renew(conn: &Connection, id: i64, attempt: i64, lease_until: Micros) -> R
         .map_err(db_err)?
         .execute(params![id, lease_until, attempt])
         .map_err(db_err)?;
-    Ok(changed == 1)
+    if changed != 1 {
+        return Err(Error::Internal(format!("job {id} lost its lease")));
+    }
+    Ok(())
 }
 
 pub fn list(conn: &Connection, state: Option<&str>, limit: i64) -> Result<Vec<JobInfo>> {

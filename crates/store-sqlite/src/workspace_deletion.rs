@@ -47,9 +47,7 @@ pub fn purge_step(
     batch: i64,
     lease_until: Micros,
 ) -> Result<bool> {
-    if !queue::renew(conn, job, attempt, lease_until)? {
-        return Err(Error::Internal(format!("job {job} lost its lease")));
-    }
+    queue::renew(conn, job, attempt, lease_until)?;
     let ws = purge.workspace_id;
     let deleted_at: Option<Option<i64>> = conn
         .prepare_cached("SELECT deleted_at FROM workspaces WHERE id = ?1")
