@@ -4,6 +4,7 @@
 //! the rules that must hold identically whichever engine stores the data.
 
 pub mod configuration;
+pub mod embedding;
 pub mod error;
 pub mod filter;
 pub mod filter_sql;
@@ -15,5 +16,6 @@ pub mod time;
 pub mod tokens;
 pub mod validate;
 
+pub use embedding::Embedder;
 pub use error::{Error, FieldError, Result};
 pub use store::Store;
