@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use engram_core::Store;
+use engram_core::{Embedder, Store};
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
@@ -16,6 +16,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Wakes this process's queue workers when a request queued a job.
     pub wake: Arc<tokio::sync::Notify>,
+    /// Embeds search queries; `None` when semantic search is off.
+    pub embedder: Option<Arc<dyn Embedder>>,
 }
 
 impl AppState {
@@ -23,7 +25,15 @@ impl AppState {
         AppState {
             store,
             wake: Arc::new(tokio::sync::Notify::new()),
+            embedder: None,
         }
+    }
+
+    /// Turns semantic search on; the database must already use this embedder's model
+    /// (`engram_core::search::SearchStore::enable_embeddings`).
+    pub fn with_embedder(mut self, embedder: Arc<dyn Embedder>) -> AppState {
+        self.embedder = Some(embedder);
+        self
     }
 }
 
@@ -35,6 +45,7 @@ pub fn build_router(state: AppState, max_body: usize) -> Router {
         .merge(routes::sessions::router())
         .merge(routes::messages::router())
         .merge(routes::queue::router())
+        .merge(routes::search::router())
         .merge(routes::health::router())
         .split_for_parts();
     router

@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod config;
+pub mod embedding_jobs;
 pub mod error;
 pub mod input;
 pub mod openapi;

@@ -39,6 +39,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     state.wake.clone(),
                     stop_rx,
                     args.worker.purge_batch,
+                    state.embedder.clone(),
                 ))
             });
             let router = build_router(state, args.max_body_bytes);
@@ -97,7 +98,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = args.store.open().await?;
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             let wake = std::sync::Arc::new(tokio::sync::Notify::new());
-            let worker = tokio::spawn(worker::run(store, wake, stop_rx, args.worker.purge_batch));
+            let worker = tokio::spawn(worker::run(
+                store,
+                wake,
+                stop_rx,
+                args.worker.purge_batch,
+                None,
+            ));
             tracing::info!("engram worker running");
             shutdown_signal().await;
             let _ = stop_tx.send(true);

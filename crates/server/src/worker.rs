@@ -8,24 +8,36 @@ use std::time::Duration;
 use engram_core::queue::{
     self, Job, LEASE_MICROS, PURGE_SESSION, PURGE_WORKSPACE, PurgeSession, PurgeWorkspace,
 };
+use engram_core::search::{EMBED_BACKFILL, EMBED_MESSAGES};
 use engram_core::time::now_micros;
-use engram_core::{Error, Store};
+use engram_core::{Embedder, Error, Store};
 use tokio::sync::{Notify, watch};
+
+use crate::embedding_jobs;
 
 const POLL: Duration = Duration::from_secs(1);
 
 /// Runs until `stop` turns true; a job in progress is finished or handed back.
 /// `purge_batch` is the number of rows one purge transaction removes.
+/// `embedder` runs the embedding jobs; a worker without one fails them (they are
+/// retried, so a worker that has the model picks them up).
 pub async fn run(
     store: Arc<dyn Store>,
     wake: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
     purge_batch: i64,
+    embedder: Option<Arc<dyn Embedder>>,
 ) {
     while !*stop.borrow() {
         match store.claim_job(now_micros() + LEASE_MICROS).await {
             Ok(Some(job)) => {
-                run_job(&store, job, &stop, purge_batch).await;
+                let context = Context {
+                    store: &store,
+                    stop: &stop,
+                    purge_batch,
+                    embedder: embedder.as_ref(),
+                };
+                run_job(&context, job).await;
                 continue;
             }
             Ok(None) => {}
@@ -46,11 +58,29 @@ enum Outcome {
     Released,
 }
 
-async fn run_job(store: &Arc<dyn Store>, job: Job, stop: &watch::Receiver<bool>, purge_batch: i64) {
+/// What running a job may use.
+struct Context<'a> {
+    store: &'a Arc<dyn Store>,
+    stop: &'a watch::Receiver<bool>,
+    purge_batch: i64,
+    embedder: Option<&'a Arc<dyn Embedder>>,
+}
+
+async fn run_job(cx: &Context<'_>, job: Job) {
+    let (store, stop, purge_batch) = (cx.store, cx.stop, cx.purge_batch);
     let started = std::time::Instant::now();
     let outcome = match job.kind.as_str() {
         PURGE_SESSION => purge_session(store, &job, stop, purge_batch).await,
         PURGE_WORKSPACE => purge_workspace(store, &job, stop, purge_batch).await,
+        EMBED_MESSAGES => match embedding_jobs::embed_messages(store, cx.embedder, &job).await {
+            Ok(()) => Outcome::Done,
+            Err(e) => Outcome::Failed(e),
+        },
+        EMBED_BACKFILL => match embedding_jobs::backfill(store, cx.embedder, &job, stop).await {
+            Ok(true) => Outcome::Done,
+            Ok(false) => Outcome::Released,
+            Err(e) => Outcome::Failed(e),
+        },
         other => Outcome::Failed(Error::Internal(format!("unknown job kind {other:?}"))),
     };
     let recorded = match outcome {

@@ -9,7 +9,7 @@ use engram_core::queue::{
 use engram_core::time::{Micros, now_micros};
 use sqlx::PgConnection;
 
-use crate::{R, queue};
+use crate::{R, embeddings, queue};
 
 /// Locks the workspace row first: `FOR UPDATE` conflicts with the key-share lock a
 /// concurrent session insert takes through its foreign key, so no session can appear
@@ -71,6 +71,9 @@ pub async fn purge_step(
         }
         Some(Some(_)) => {}
     }
+    if embeddings::purge_batch(c, ws, None, batch).await? > 0 {
+        return Ok(false);
+    }
     let removed = sqlx::query(
         "DELETE FROM messages WHERE (workspace_id, id) IN \
          (SELECT workspace_id, id FROM messages WHERE workspace_id = $1 LIMIT $2)",
@@ -87,7 +90,7 @@ pub async fn purge_step(
         "DELETE FROM session_peers WHERE workspace_id = $1",
         "DELETE FROM sessions WHERE workspace_id = $1",
         "DELETE FROM peers WHERE workspace_id = $1",
-        "DELETE FROM jobs WHERE workspace_id = $1 AND state IN ('done', 'failed')",
+        "DELETE FROM jobs WHERE workspace_id = $1 AND (state IN ('done', 'failed') OR (kind = 'embed_messages' AND state = 'pending'))",
         "DELETE FROM workspaces WHERE id = $1 AND deleted_at IS NOT NULL",
     ] {
         sqlx::query(sql).bind(ws).execute(&mut *c).await?;

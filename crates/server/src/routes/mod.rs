@@ -7,5 +7,6 @@ pub mod lists;
 pub mod messages;
 pub mod peers;
 pub mod queue;
+pub mod search;
 pub mod sessions;
 pub mod workspaces;

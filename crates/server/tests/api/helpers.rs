@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use engram_core::Store;
+use engram_core::{Embedder, Store};
 use engram_server::{AppState, build_router, serve, worker};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::Value;
@@ -27,14 +27,23 @@ pub struct Reply {
 
 impl TestApp {
     pub async fn sqlite() -> TestApp {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = engram_store_sqlite::SqliteStore::open(&dir.path().join("engram.db"))
-            .expect("open sqlite");
-        TestApp::start(Arc::new(store), Some(dir)).await
+        TestApp::sqlite_with(None).await
     }
 
     /// `None` when no PostgreSQL is configured for tests (the run says so loudly).
     pub async fn postgres() -> Option<TestApp> {
+        TestApp::postgres_with(None).await
+    }
+
+    /// With `embedder`, semantic search is on and the workers embed messages.
+    pub async fn sqlite_with(embedder: Option<Arc<dyn Embedder>>) -> TestApp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = engram_store_sqlite::SqliteStore::open(&dir.path().join("engram.db"))
+            .expect("open sqlite");
+        TestApp::start(Arc::new(store), Some(dir), embedder).await
+    }
+
+    pub async fn postgres_with(embedder: Option<Arc<dyn Embedder>>) -> Option<TestApp> {
         let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -58,21 +67,33 @@ impl TestApp {
         let store = engram_store_postgres::PgStore::connect(&url)
             .await
             .expect("open postgres");
-        let mut app = TestApp::start(Arc::new(store), None).await;
+        let mut app = TestApp::start(Arc::new(store), None, embedder).await;
         app.db_url = Some(url);
         Some(app)
     }
 
-    async fn start(store: Arc<dyn Store>, dir: Option<tempfile::TempDir>) -> TestApp {
+    async fn start(
+        store: Arc<dyn Store>,
+        dir: Option<tempfile::TempDir>,
+        embedder: Option<Arc<dyn Embedder>>,
+    ) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let state = AppState::new(store.clone());
+        let mut state = AppState::new(store.clone());
+        if let Some(e) = &embedder {
+            store
+                .enable_embeddings(e.model(), e.dimension())
+                .await
+                .expect("enable embeddings");
+            state = state.with_embedder(e.clone());
+        }
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(worker::run(
             store.clone(),
             state.wake.clone(),
             stop_rx,
             engram_core::queue::PURGE_BATCH,
+            embedder,
         ));
         let router = build_router(state, 1024 * 1024);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
