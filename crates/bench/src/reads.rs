@@ -62,6 +62,8 @@ enum Op {
     ListPage,
     Context,
     FilteredList,
+    SearchRare,
+    SearchCommon,
 }
 
 impl Op {
@@ -71,6 +73,8 @@ impl Op {
             Op::ListPage => "messages list page (50)",
             Op::Context => "session context 2000 tok",
             Op::FilteredList => "messages list filtered",
+            Op::SearchRare => "search, 1 match (top 10)",
+            Op::SearchCommon => "search, all match (top 10)",
         }
     }
 
@@ -98,6 +102,14 @@ impl Op {
             Op::FilteredList => http
                 .post(format!("{session}/messages/list?page=1&size={PAGE}"))
                 .json(&json!({"filters": {"metadata": {"k": "v3"}}})),
+            // Each message's number is its own word, so this matches one message.
+            Op::SearchRare => http.post(format!("{base}/v3/workspaces/{ws}/search")).json(
+                &json!({"query": format!("message {}", (n * 7919) % pages * PAGE), "limit": 10}),
+            ),
+            // Every message carries these words: the whole workspace is ranked.
+            Op::SearchCommon => http
+                .post(format!("{base}/v3/workspaces/{ws}/search"))
+                .json(&json!({"query": "museum weekdays", "limit": 10})),
         }
     }
 }
@@ -114,7 +126,14 @@ pub async fn run(
 ) -> Result<Vec<Row>> {
     let pages = stored.div_ceil(PAGE).max(1);
     let mut rows = vec![];
-    for op in [Op::GetOrCreate, Op::ListPage, Op::Context, Op::FilteredList] {
+    for op in [
+        Op::GetOrCreate,
+        Op::ListPage,
+        Op::Context,
+        Op::FilteredList,
+        Op::SearchRare,
+        Op::SearchCommon,
+    ] {
         let next = Arc::new(AtomicU64::new(0));
         let started = Instant::now();
         let tasks: Vec<_> = (0..clients)
