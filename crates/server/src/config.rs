@@ -8,6 +8,9 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use engram_core::Store;
 
+use crate::auth::{AuthConfig, Secret};
+use crate::webhooks::{DEFAULT_TIMEOUT_MS, WebhookConfig};
+
 #[derive(Parser, Debug)]
 #[command(
     name = "engram",
@@ -33,6 +36,74 @@ pub enum Command {
     Queue(QueueArgs),
     /// Apply the database migrations and exit (they also run at every start).
     Migrate(StoreArgs),
+    /// Print an API key signed with AUTH_JWT_SECRET (for bootstrapping: mint the
+    /// first admin key here, the rest through `POST /v3/keys`).
+    Token(TokenArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AuthArgs {
+    /// Require a bearer key on every route except health and the API description.
+    #[arg(long = "auth", env = "AUTH_USE_AUTH")]
+    pub use_auth: bool,
+    /// HS256 secret that signs keys (at least 32 bytes); required with AUTH_USE_AUTH.
+    #[arg(long = "jwt-secret", env = "AUTH_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+}
+
+impl AuthArgs {
+    pub fn config(&self) -> anyhow::Result<AuthConfig> {
+        AuthConfig::new(self.use_auth, self.jwt_secret.clone())
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct WebhookArgs {
+    /// Signs webhook bodies (`X-Honcho-Signature`); without it nothing is delivered.
+    #[arg(
+        long = "webhook-secret",
+        env = "WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    pub webhook_secret: Option<Secret>,
+    /// Allow webhook endpoints on private, loopback and link-local addresses.
+    #[arg(long, env = "ENGRAM_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
+    /// How long one delivery may take, in milliseconds (below the 15 s job lease).
+    #[arg(long, env = "ENGRAM_WEBHOOK_TIMEOUT_MS", default_value_t = DEFAULT_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u64).range(100..=14_000))]
+    pub webhook_timeout_ms: u64,
+}
+
+impl WebhookArgs {
+    pub fn config(&self) -> WebhookConfig {
+        WebhookConfig {
+            secret: self
+                .webhook_secret
+                .clone()
+                .filter(|s| !s.bytes().is_empty()),
+            allow_private: self.webhook_allow_private,
+            timeout: std::time::Duration::from_millis(self.webhook_timeout_ms),
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TokenArgs {
+    /// An admin key (all routes).
+    #[arg(long)]
+    pub admin: bool,
+    #[arg(long)]
+    pub workspace: Option<String>,
+    #[arg(long)]
+    pub peer: Option<String>,
+    #[arg(long)]
+    pub session: Option<String>,
+    /// Expiry, ISO-8601 (`2030-01-01T00:00:00Z`).
+    #[arg(long)]
+    pub expires_at: Option<String>,
+    #[arg(long = "jwt-secret", env = "AUTH_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -62,6 +133,13 @@ pub struct ServeArgs {
     /// Serve the API only; queue work is left to `engram worker` processes.
     #[arg(long, env = "ENGRAM_NO_WORKERS")]
     pub no_workers: bool,
+    /// Comma-separated origins allowed by CORS (`*` for any); unset, no CORS headers.
+    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
     #[command(flatten)]
     pub worker: WorkerSettings,
     #[command(flatten)]
@@ -80,6 +158,8 @@ pub struct WorkerSettings {
 pub struct WorkerArgs {
     #[command(flatten)]
     pub worker: WorkerSettings,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
     #[command(flatten)]
     pub store: StoreArgs,
 }

@@ -1,7 +1,9 @@
 //! The `engram` binary: parses the command line and runs the chosen subcommand.
 
+use axum::http::HeaderValue;
 use clap::Parser;
-use engram_server::config::{Cli, Command, QueueAction};
+use engram_server::auth::{self, AuthConfig};
+use engram_server::config::{Cli, Command, QueueAction, TokenArgs};
 use engram_server::{AppState, build_router, serve, worker};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -26,8 +28,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
+        Command::Token(args) => {
+            println!("{}", token(&args)?);
+            Ok(())
+        }
         Command::Serve(args) => {
-            let state = AppState::new(args.store.open().await?);
+            let auth = args.auth.config()?;
+            let cors_origins = args
+                .cors_origins
+                .iter()
+                .map(|o| o.trim())
+                .filter(|o| !o.is_empty())
+                .map(|o| {
+                    HeaderValue::from_str(o)
+                        .map_err(|_| anyhow::anyhow!("CORS_ORIGINS: invalid origin {o:?}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let state = AppState {
+                auth,
+                webhooks: args.webhooks.config(),
+                cors_origins,
+                ..AppState::new(args.store.open().await?)
+            };
+            if !state.auth.enabled() {
+                tracing::warn!(
+                    "authentication is off (AUTH_USE_AUTH): every request acts as admin"
+                );
+            }
             let listener = TcpListener::bind(args.bind)
                 .await
                 .map_err(|e| anyhow::anyhow!("ENGRAM_BIND: cannot listen on {}: {e}", args.bind))?;
@@ -39,6 +66,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     state.wake.clone(),
                     stop_rx,
                     args.worker.purge_batch,
+                    state.webhooks.clone(),
                 ))
             });
             let router = build_router(state, args.max_body_bytes);
@@ -97,7 +125,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = args.store.open().await?;
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             let wake = std::sync::Arc::new(tokio::sync::Notify::new());
-            let worker = tokio::spawn(worker::run(store, wake, stop_rx, args.worker.purge_batch));
+            let worker = tokio::spawn(worker::run(
+                store,
+                wake,
+                stop_rx,
+                args.worker.purge_batch,
+                args.webhooks.config(),
+            ));
             tracing::info!("engram worker running");
             shutdown_signal().await;
             let _ = stop_tx.send(true);
@@ -106,6 +140,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Signs a key with the configured secret, as `POST /v3/keys` would.
+fn token(args: &TokenArgs) -> anyhow::Result<String> {
+    let secret = AuthConfig::new(true, args.jwt_secret.clone())?;
+    let secret = secret.secret().expect("auth config with a secret");
+    let blank = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    let (w, p, s) = (
+        blank(&args.workspace),
+        blank(&args.peer),
+        blank(&args.session),
+    );
+    if !args.admin && w.is_none() && p.is_none() && s.is_none() {
+        anyhow::bail!("give --admin or at least one of --workspace, --peer, --session");
+    }
+    if (p.is_some() || s.is_some()) && w.is_none() {
+        anyhow::bail!("--workspace is required when scoping a key to a peer or session");
+    }
+    let exp = match &args.expires_at {
+        None => None,
+        Some(raw) => Some(auth::whole_seconds(
+            engram_core::time::parse(raw).ok_or_else(|| {
+                anyhow::anyhow!("--expires-at: not an ISO-8601 date-time: {raw:?}")
+            })?,
+        )),
+    };
+    let claims = auth::KeyClaims {
+        exp,
+        ad: args.admin.then_some(true),
+        w,
+        p,
+        s,
+        ..auth::KeyClaims::now()
+    };
+    Ok(auth::encode(secret, &claims))
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -9,8 +9,11 @@ use engram_core::queue::{
     self, Job, LEASE_MICROS, PURGE_SESSION, PURGE_WORKSPACE, PurgeSession, PurgeWorkspace,
 };
 use engram_core::time::now_micros;
+use engram_core::webhooks::{DELIVERY, Delivery};
 use engram_core::{Error, Store};
 use tokio::sync::{Notify, watch};
+
+use crate::webhooks::WebhookConfig;
 
 const POLL: Duration = Duration::from_secs(1);
 
@@ -21,11 +24,12 @@ pub async fn run(
     wake: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
     purge_batch: i64,
+    webhooks: WebhookConfig,
 ) {
     while !*stop.borrow() {
         match store.claim_job(now_micros() + LEASE_MICROS).await {
             Ok(Some(job)) => {
-                run_job(&store, job, &stop, purge_batch).await;
+                run_job(&store, job, &stop, purge_batch, &webhooks).await;
                 continue;
             }
             Ok(None) => {}
@@ -46,11 +50,18 @@ enum Outcome {
     Released,
 }
 
-async fn run_job(store: &Arc<dyn Store>, job: Job, stop: &watch::Receiver<bool>, purge_batch: i64) {
+async fn run_job(
+    store: &Arc<dyn Store>,
+    job: Job,
+    stop: &watch::Receiver<bool>,
+    purge_batch: i64,
+    webhooks: &WebhookConfig,
+) {
     let started = std::time::Instant::now();
     let outcome = match job.kind.as_str() {
         PURGE_SESSION => purge_session(store, &job, stop, purge_batch).await,
         PURGE_WORKSPACE => purge_workspace(store, &job, stop, purge_batch).await,
+        DELIVERY => deliver(&job, webhooks).await,
         other => Outcome::Failed(Error::Internal(format!("unknown job kind {other:?}"))),
     };
     let recorded = match outcome {
@@ -136,4 +147,17 @@ async fn purge_workspace(
         store.purge_workspace_step(job, purge, batch, now_micros() + LEASE_MICROS)
     })
     .await
+}
+
+/// One POST to one endpoint; a failure (non-2xx, timeout, refused address) is
+/// retried by the queue's backoff and dead-lettered after the last attempt.
+async fn deliver(job: &Job, config: &WebhookConfig) -> Outcome {
+    let delivery: Delivery = match payload(job) {
+        Ok(d) => d,
+        Err(outcome) => return outcome,
+    };
+    match crate::webhooks::deliver(config, &delivery).await {
+        Ok(()) => Outcome::Done,
+        Err(e) => Outcome::Failed(e),
+    }
 }

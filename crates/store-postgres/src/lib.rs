@@ -14,6 +14,7 @@ mod queue;
 mod rows;
 mod sessions;
 mod store;
+mod webhooks;
 mod workspace_deletion;
 mod workspaces;
 

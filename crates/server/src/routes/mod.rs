@@ -3,9 +3,11 @@
 
 pub mod context;
 pub mod health;
+pub mod keys;
 pub mod lists;
 pub mod messages;
 pub mod peers;
 pub mod queue;
 pub mod sessions;
+pub mod webhooks;
 pub mod workspaces;

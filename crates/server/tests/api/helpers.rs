@@ -27,14 +27,24 @@ pub struct Reply {
 
 impl TestApp {
     pub async fn sqlite() -> TestApp {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = engram_store_sqlite::SqliteStore::open(&dir.path().join("engram.db"))
-            .expect("open sqlite");
-        TestApp::start(Arc::new(store), Some(dir)).await
+        TestApp::sqlite_with(|s| s).await
     }
 
     /// `None` when no PostgreSQL is configured for tests (the run says so loudly).
     pub async fn postgres() -> Option<TestApp> {
+        TestApp::postgres_with(|s| s).await
+    }
+
+    /// On SQLite, with settings (auth, webhooks) changed by `configure`.
+    pub async fn sqlite_with(configure: impl FnOnce(AppState) -> AppState) -> TestApp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = engram_store_sqlite::SqliteStore::open(&dir.path().join("engram.db"))
+            .expect("open sqlite");
+        TestApp::start(Arc::new(store), Some(dir), configure).await
+    }
+
+    /// On PostgreSQL, with settings changed by `configure`.
+    pub async fn postgres_with(configure: impl FnOnce(AppState) -> AppState) -> Option<TestApp> {
         let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -58,21 +68,26 @@ impl TestApp {
         let store = engram_store_postgres::PgStore::connect(&url)
             .await
             .expect("open postgres");
-        let mut app = TestApp::start(Arc::new(store), None).await;
+        let mut app = TestApp::start(Arc::new(store), None, configure).await;
         app.db_url = Some(url);
         Some(app)
     }
 
-    async fn start(store: Arc<dyn Store>, dir: Option<tempfile::TempDir>) -> TestApp {
+    async fn start(
+        store: Arc<dyn Store>,
+        dir: Option<tempfile::TempDir>,
+        configure: impl FnOnce(AppState) -> AppState,
+    ) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let state = AppState::new(store.clone());
+        let state = configure(AppState::new(store.clone()));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(worker::run(
             store.clone(),
             state.wake.clone(),
             stop_rx,
             engram_core::queue::PURGE_BATCH,
+            state.webhooks.clone(),
         ));
         let router = build_router(state, 1024 * 1024);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -100,7 +115,21 @@ impl TestApp {
     }
 
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.call_as(None, method, path, body).await
+    }
+
+    /// A request with `Authorization: Bearer <token>` when a token is given.
+    pub async fn call_as(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Reply {
         let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
         if let Some(b) = body {
             req = req.json(&b);
         }

@@ -1,5 +1,6 @@
 //! HTTP tests against the real router over real TCP, on both engines.
 
+mod auth;
 mod concurrency;
 mod deletion;
 mod faults;
