@@ -10,4 +10,5 @@ mod messages;
 mod peers;
 mod sessions;
 mod validation;
+mod webhooks;
 mod workspaces;
