@@ -198,6 +198,18 @@ both_engines!(
         assert_eq!(r.body["detail"][0]["type"], "missing");
         let listed = app.get(hooks).await;
         assert_eq!(listed.body["total"], 9, "refused URLs were not stored");
+        app.post("/v3/workspaces", json!({"id": "v"})).await;
+        let r = app
+            .post(
+                "/v3/workspaces/v/webhooks",
+                json!({"url": "https://93.184.216.34/1"}),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "the same URL in another workspace"
+        );
     }
 );
 
@@ -278,5 +290,52 @@ both_engines!(
         );
         let r = app.get("/v3/workspaces/w/webhooks").await;
         assert_eq!(r.body["total"], 0, "endpoints went with the workspace");
+    }
+);
+
+/// Lowers the attempt budget of queued deliveries, so dead-lettering shows in seconds.
+async fn set_delivery_attempts(app: &TestApp, n: i64) {
+    let sql = format!("UPDATE jobs SET max_attempts = {n} WHERE kind = 'webhook_delivery'");
+    if let Some(dir) = app.data_dir() {
+        let conn = rusqlite::Connection::open(dir.join("engram.db")).unwrap();
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        conn.execute_batch(&sql).unwrap();
+    } else {
+        let url = app.db_url.as_deref().expect("postgres url");
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+            .await
+            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+}
+
+both_engines!(
+    a_delivery_that_keeps_failing_is_dead_lettered,
+    |plain: TestApp| async move {
+        let Some(app) = reconfigure(&plain).await else {
+            return;
+        };
+        let (receiver, url) = Receiver::start(&[Answer::Status(503); 5]).await;
+        app.post("/v3/workspaces", json!({"id": "w"})).await;
+        app.post("/v3/workspaces/w/webhooks", json!({"url": url}))
+            .await;
+        app.get("/v3/workspaces/w/webhooks/test").await;
+        receiver.wait_for(1).await;
+        set_delivery_attempts(&app, 2).await;
+        for _ in 0..100 {
+            let failed = app.store.list_jobs(Some("failed"), 10).await.unwrap();
+            if let Some(job) = failed.iter().find(|j| j.kind == "webhook_delivery") {
+                assert_eq!(job.attempts, 2);
+                let error = job.last_error.as_deref().unwrap_or_default();
+                assert!(error.contains("503"), "{error}");
+                assert_eq!(receiver.hits.lock().unwrap().len(), 2);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the delivery was never dead-lettered");
     }
 );
