@@ -11,11 +11,14 @@ use engram_core::queue::{
 use engram_core::time::now_micros;
 use engram_core::webhooks::{DELIVERY, Delivery};
 use engram_core::{Error, Store};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinSet;
 
 use crate::webhooks::WebhookConfig;
 
 const POLL: Duration = Duration::from_secs(1);
+/// Webhook deliveries one worker runs at a time.
+const MAX_DELIVERIES: usize = 16;
 
 /// Runs until `stop` turns true; a job in progress is finished or handed back.
 /// `purge_batch` is the number of rows one purge transaction removes.
@@ -26,8 +29,24 @@ pub async fn run(
     purge_batch: i64,
     webhooks: WebhookConfig,
 ) {
+    let slots = Arc::new(Semaphore::new(MAX_DELIVERIES));
+    let mut deliveries = JoinSet::new();
     while !*stop.borrow() {
+        while deliveries.try_join_next().is_some() {}
         match store.claim_job(now_micros() + LEASE_MICROS).await {
+            Ok(Some(job)) if job.kind == DELIVERY => {
+                // Deliveries wait on other servers; beside the loop, a slow endpoint
+                // never holds back purges.
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    break;
+                };
+                let (store, stop, webhooks) = (store.clone(), stop.clone(), webhooks.clone());
+                deliveries.spawn(async move {
+                    run_job(&store, job, &stop, purge_batch, &webhooks).await;
+                    drop(slot);
+                });
+                continue;
+            }
             Ok(Some(job)) => {
                 run_job(&store, job, &stop, purge_batch, &webhooks).await;
                 continue;
@@ -41,6 +60,8 @@ pub async fn run(
             _ = stop.changed() => {}
         }
     }
+    // In-flight deliveries end within their timeout.
+    while deliveries.join_next().await.is_some() {}
 }
 
 enum Outcome {

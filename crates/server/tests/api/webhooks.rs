@@ -339,3 +339,41 @@ both_engines!(
         panic!("the delivery was never dead-lettered");
     }
 );
+
+both_engines!(
+    a_hanging_endpoint_does_not_hold_back_purges,
+    |plain: TestApp| async move {
+        let slow = |state: AppState| {
+            let mut state = delivering(state);
+            state.webhooks.timeout = Duration::from_secs(10);
+            state
+        };
+        let app = if plain.db_url.is_some() {
+            TestApp::postgres_with(slow).await.expect("postgres")
+        } else {
+            TestApp::sqlite_with(slow).await
+        };
+        let (receiver, url) = Receiver::start(&[Answer::Hang]).await;
+        app.post("/v3/workspaces", json!({"id": "w"})).await;
+        app.post("/v3/workspaces/w/webhooks", json!({"url": url}))
+            .await;
+        app.get("/v3/workspaces/w/webhooks/test").await;
+        receiver.wait_for(1).await;
+        app.add_messages("w", "s1", &[("alice", "hi")]).await;
+        app.call(Method::DELETE, "/v3/workspaces/w/sessions/s1", None)
+            .await;
+        for _ in 0..100 {
+            let receipts = app.store.deletion_receipts("w").await.unwrap();
+            if receipts.first().is_some_and(|r| r.finished_at.is_some()) {
+                let running = app.store.list_jobs(Some("running"), 10).await.unwrap();
+                assert!(
+                    running.iter().any(|j| j.kind == "webhook_delivery"),
+                    "the purge finished while the delivery was still waiting: {running:?}"
+                );
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the purge waited for the endpoint");
+    }
+);
