@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 use engram_core::Store;
 
@@ -44,7 +45,7 @@ pub enum Command {
 #[derive(Args, Debug, Clone)]
 pub struct AuthArgs {
     /// Require a bearer key on every route except health and the API description.
-    #[arg(long = "auth", env = "AUTH_USE_AUTH")]
+    #[arg(long = "auth", env = "AUTH_USE_AUTH", value_parser = BoolishValueParser::new())]
     pub use_auth: bool,
     /// HS256 secret that signs keys (at least 32 bytes); required with AUTH_USE_AUTH.
     #[arg(long = "jwt-secret", env = "AUTH_JWT_SECRET", hide_env_values = true)]
@@ -67,7 +68,7 @@ pub struct WebhookArgs {
     )]
     pub webhook_secret: Option<Secret>,
     /// Allow webhook endpoints on private, loopback and link-local addresses.
-    #[arg(long, env = "ENGRAM_WEBHOOK_ALLOW_PRIVATE")]
+    #[arg(long, env = "ENGRAM_WEBHOOK_ALLOW_PRIVATE", value_parser = BoolishValueParser::new())]
     pub webhook_allow_private: bool,
     /// How long one delivery may take, in milliseconds (below the 15 s job lease).
     #[arg(long, env = "ENGRAM_WEBHOOK_TIMEOUT_MS", default_value_t = DEFAULT_TIMEOUT_MS,

@@ -563,16 +563,22 @@ fn engram() -> std::process::Command {
 #[test]
 fn startup_refuses_auth_without_a_strong_secret() {
     let dir = tempfile::tempdir().unwrap();
-    for (secret, message) in [
-        (None, "AUTH_JWT_SECRET: required when AUTH_USE_AUTH is true"),
+    // Honcho's boolean spellings all switch it on.
+    for (switch, secret, message) in [
         (
+            "True",
+            None,
+            "AUTH_JWT_SECRET: required when AUTH_USE_AUTH is true",
+        ),
+        (
+            "1",
             Some("short"),
             "AUTH_JWT_SECRET: must be at least 32 bytes, got 5",
         ),
     ] {
         let mut cmd = engram();
         cmd.args(["serve", "--bind", "127.0.0.1:0"])
-            .env("AUTH_USE_AUTH", "true")
+            .env("AUTH_USE_AUTH", switch)
             .env("ENGRAM_DATA_DIR", dir.path())
             .env_remove("AUTH_JWT_SECRET");
         if let Some(s) = secret {
@@ -582,7 +588,9 @@ fn startup_refuses_auth_without_a_strong_secret() {
         assert!(!out.status.success());
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(message), "{stderr}");
-        assert!(!stderr.contains("short\""), "the secret is never printed");
+        if let Some(s) = secret {
+            assert!(!stderr.contains(s), "the secret is never printed: {stderr}");
+        }
     }
 }
 
