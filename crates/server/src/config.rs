@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use axum::http::HeaderValue;
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 use engram_core::Store;
@@ -134,9 +135,10 @@ pub struct ServeArgs {
     /// Serve the API only; queue work is left to `engram worker` processes.
     #[arg(long, env = "ENGRAM_NO_WORKERS")]
     pub no_workers: bool,
-    /// Comma-separated origins allowed by CORS (`*` for any); unset, no CORS headers.
-    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
-    pub cors_origins: Vec<String>,
+    /// Origins allowed by CORS, comma-separated or as Honcho's JSON list (`*` for any);
+    /// unset, no CORS headers.
+    #[arg(long, env = "CORS_ORIGINS")]
+    pub cors_origins: Option<String>,
     #[command(flatten)]
     pub auth: AuthArgs,
     #[command(flatten)]
@@ -221,6 +223,27 @@ impl StoreArgs {
     }
 }
 
+/// Parses `CORS_ORIGINS`: `a,b` or, as Honcho's settings read it, `["a", "b"]`.
+pub fn cors_origins(raw: Option<&str>) -> anyhow::Result<Vec<HeaderValue>> {
+    let raw = raw.unwrap_or_default().trim();
+    let list: Vec<String> = if raw.starts_with('[') {
+        serde_json::from_str(raw)
+            .map_err(|e| anyhow::anyhow!("CORS_ORIGINS: not a JSON list of strings: {e}"))?
+    } else {
+        raw.split(',').map(str::to_string).collect()
+    };
+    list.iter()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            HeaderValue::from_str(o)
+                .ok()
+                .filter(|_| o == "*" || o.contains("://"))
+                .ok_or_else(|| anyhow::anyhow!("CORS_ORIGINS: invalid origin {o:?}"))
+        })
+        .collect()
+}
+
 /// Accepts Honcho's SQLAlchemy-style URLs (`postgresql+psycopg://`) as well as plain ones.
 fn normalize_pg_url(url: &str) -> anyhow::Result<String> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
@@ -236,7 +259,22 @@ fn normalize_pg_url(url: &str) -> anyhow::Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::normalize_pg_url;
+    use super::{cors_origins, normalize_pg_url};
+
+    #[test]
+    fn cors_origins_as_list_or_json() {
+        let both = ["https://a.example", "http://b.example:3000"];
+        for raw in [
+            "https://a.example, http://b.example:3000",
+            r#"["https://a.example", "http://b.example:3000"]"#,
+        ] {
+            assert_eq!(cors_origins(Some(raw)).unwrap(), both);
+        }
+        assert!(cors_origins(None).unwrap().is_empty());
+        assert_eq!(cors_origins(Some("*")).unwrap(), ["*"]);
+        assert!(cors_origins(Some("[1]")).is_err());
+        assert!(cors_origins(Some("not-an-origin")).is_err());
+    }
 
     #[test]
     fn accepts_honcho_urls() {

@@ -1,9 +1,8 @@
 //! The `engram` binary: parses the command line and runs the chosen subcommand.
 
-use axum::http::HeaderValue;
 use clap::Parser;
 use engram_server::auth::{self, AuthConfig};
-use engram_server::config::{Cli, Command, QueueAction, TokenArgs};
+use engram_server::config::{self, Cli, Command, QueueAction, TokenArgs};
 use engram_server::{AppState, build_router, serve, worker};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -34,16 +33,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve(args) => {
             let auth = args.auth.config()?;
-            let cors_origins = args
-                .cors_origins
-                .iter()
-                .map(|o| o.trim())
-                .filter(|o| !o.is_empty())
-                .map(|o| {
-                    HeaderValue::from_str(o)
-                        .map_err(|_| anyhow::anyhow!("CORS_ORIGINS: invalid origin {o:?}"))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let cors_origins = config::cors_origins(args.cors_origins.as_deref())?;
             let state = AppState {
                 auth,
                 webhooks: args.webhooks.config(),
