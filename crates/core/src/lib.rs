@@ -12,6 +12,7 @@ pub mod filter_sql;
 pub mod ids;
 pub mod model;
 pub mod queue;
+pub mod search;
 pub mod store;
 pub mod time;
 pub mod tokens;

@@ -116,13 +116,15 @@ pub fn deletion_counts(rows: impl IntoIterator<Item = (String, i64)>) -> Deletio
 }
 
 /// The integrity checks `engram verify` runs; each names rows that should not exist.
-pub const VERIFY_CHECKS: [&str; 6] = [
+pub const VERIFY_CHECKS: [&str; 8] = [
     "messages whose session row is gone",
     "memberships whose session row is gone",
     "deleted sessions with no purge queued or running",
     "purge jobs dead-lettered",
     "deleted workspaces with no purge queued or running",
     "peers and sessions whose workspace row is gone",
+    "message vectors whose message is gone",
+    "full-text index entries whose message is gone",
 ];
 
 #[cfg(test)]

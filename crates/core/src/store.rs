@@ -10,6 +10,7 @@ use crate::model::{
     Peer, Session, SessionPeerConfig, Workspace,
 };
 use crate::queue::{DeletionCounts, Job, JobInfo, PurgeSession, PurgeWorkspace, Receipt};
+use crate::search::SearchStore;
 use crate::time::Micros;
 
 /// How a membership map is applied to a session.
@@ -23,7 +24,7 @@ pub enum MembershipMode {
 
 #[async_trait]
 pub trait Store:
-    crate::auth::MembershipStore + crate::webhooks::WebhookStore + Send + Sync + 'static
+    SearchStore + crate::auth::MembershipStore + crate::webhooks::WebhookStore + Send + Sync + 'static
 {
     /// Returns the workspace and whether it was created by this call.
     async fn get_or_create_workspace(&self, new: NewWorkspace) -> Result<(Workspace, bool)>;

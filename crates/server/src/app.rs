@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderValue;
-use engram_core::Store;
+use engram_core::{Embedder, Store};
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
@@ -20,6 +20,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Wakes this process's queue workers when a request queued a job.
     pub wake: Arc<tokio::sync::Notify>,
+    /// Embeds search queries; `None` when semantic search is off.
+    pub embedder: Option<Arc<dyn Embedder>>,
     pub auth: AuthConfig,
     pub webhooks: WebhookConfig,
     /// Origins allowed to call the API from a browser; none means no CORS headers.
@@ -32,10 +34,18 @@ impl AppState {
         AppState {
             store,
             wake: Arc::new(tokio::sync::Notify::new()),
+            embedder: None,
             auth: AuthConfig::off(),
             webhooks: WebhookConfig::default(),
             cors_origins: vec![],
         }
+    }
+
+    /// Turns semantic search on; the database must already use this embedder's model
+    /// (`engram_core::search::SearchStore::enable_embeddings`).
+    pub fn with_embedder(mut self, embedder: Arc<dyn Embedder>) -> AppState {
+        self.embedder = Some(embedder);
+        self
     }
 }
 
@@ -47,6 +57,7 @@ pub fn build_router(state: AppState, max_body: usize) -> Router {
         .merge(routes::sessions::router())
         .merge(routes::messages::router())
         .merge(routes::queue::router())
+        .merge(routes::search::router())
         .merge(routes::health::router())
         .merge(routes::keys::router())
         .merge(routes::webhooks::router())

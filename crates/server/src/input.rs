@@ -191,6 +191,87 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A required string (NUL bytes stripped, as the reference's sanitisers do).
+    pub fn required_string(&mut self, key: &str) -> Option<String> {
+        match self.get(key) {
+            None => {
+                self.errors
+                    .push(validate::missing(loc(&["body", key]), &self.body()));
+                None
+            }
+            Some(Value::String(s)) => Some(s.replace('\0', "")),
+            Some(other) => {
+                self.errors
+                    .push(validate::string_type(loc(&["body", key]), other));
+                None
+            }
+        }
+    }
+
+    /// An integer field read with pydantic's lax JSON rules (whole floats, numeric
+    /// strings and booleans are integers), bounded to `min..=max`.
+    pub fn int(&mut self, key: &str, default: i64, min: i64, max: i64) -> Option<i64> {
+        let at = loc(&["body", key]);
+        let Some(value) = self.get(key) else {
+            return Some(default);
+        };
+        let parsed = match value {
+            Value::Bool(b) => Ok(i64::from(*b)),
+            Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+                (Some(i), _) => Ok(i),
+                (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e18 => Ok(f as i64),
+                _ => Err(FieldError::new(
+                    "int_from_float",
+                    at.clone(),
+                    "Input should be a valid integer, got a number with a fractional part",
+                    value.clone(),
+                )),
+            },
+            Value::String(s) => s.trim().parse::<i64>().map_err(|_| {
+                FieldError::new(
+                    "int_parsing",
+                    at.clone(),
+                    "Input should be a valid integer, unable to parse string as an integer",
+                    value.clone(),
+                )
+            }),
+            other => Err(FieldError::new(
+                "int_type",
+                at.clone(),
+                "Input should be a valid integer",
+                other.clone(),
+            )),
+        };
+        let checked = parsed.and_then(|n| {
+            if n < min {
+                Err(FieldError::new(
+                    "greater_than_equal",
+                    at.clone(),
+                    format!("Input should be greater than or equal to {min}"),
+                    value.clone(),
+                )
+                .with_ctx(json!({"ge": min})))
+            } else if n > max {
+                Err(FieldError::new(
+                    "less_than_equal",
+                    at.clone(),
+                    format!("Input should be less than or equal to {max}"),
+                    value.clone(),
+                )
+                .with_ctx(json!({"le": max})))
+            } else {
+                Ok(n)
+            }
+        });
+        match checked {
+            Ok(n) => Some(n),
+            Err(e) => {
+                self.errors.push(e);
+                None
+            }
+        }
+    }
+
     /// A `{peer_id: SessionPeerConfig}` map at `key` (or the whole body when `key` is empty).
     pub fn peer_map(&mut self, key: &str) -> Option<Vec<(String, SessionPeerConfig)>> {
         let (value, base) = if key.is_empty() {

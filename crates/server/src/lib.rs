@@ -3,6 +3,7 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod embedding_jobs;
 pub mod error;
 pub mod input;
 pub mod openapi;

@@ -56,6 +56,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     state.wake.clone(),
                     stop_rx,
                     args.worker.purge_batch,
+                    state.embedder.clone(),
                     state.webhooks.clone(),
                 ))
             });
@@ -120,6 +121,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 wake,
                 stop_rx,
                 args.worker.purge_batch,
+                None,
                 args.webhooks.config(),
             ));
             tracing::info!("engram worker running");

@@ -8,12 +8,14 @@ use std::time::Duration;
 use engram_core::queue::{
     self, Job, LEASE_MICROS, PURGE_SESSION, PURGE_WORKSPACE, PurgeSession, PurgeWorkspace,
 };
+use engram_core::search::{EMBED_BACKFILL, EMBED_MESSAGES};
 use engram_core::time::now_micros;
 use engram_core::webhooks::{DELIVERY, Delivery};
-use engram_core::{Error, Store};
+use engram_core::{Embedder, Error, Store};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
+use crate::embedding_jobs;
 use crate::webhooks::WebhookConfig;
 
 const POLL: Duration = Duration::from_secs(1);
@@ -22,11 +24,15 @@ const MAX_DELIVERIES: usize = 16;
 
 /// Runs until `stop` turns true; a job in progress is finished or handed back.
 /// `purge_batch` is the number of rows one purge transaction removes.
+/// `embedder` runs the embedding jobs; a worker without one fails them (they are
+/// retried, so a worker that has the model picks them up). `webhooks` signs and
+/// sends webhook deliveries.
 pub async fn run(
     store: Arc<dyn Store>,
     wake: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
     purge_batch: i64,
+    embedder: Option<Arc<dyn Embedder>>,
     webhooks: WebhookConfig,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_DELIVERIES));
@@ -42,13 +48,27 @@ pub async fn run(
                 };
                 let (store, stop, webhooks) = (store.clone(), stop.clone(), webhooks.clone());
                 deliveries.spawn(async move {
-                    run_job(&store, job, &stop, purge_batch, &webhooks).await;
+                    let context = Context {
+                        store: &store,
+                        stop: &stop,
+                        purge_batch,
+                        embedder: None,
+                        webhooks: &webhooks,
+                    };
+                    run_job(&context, job).await;
                     drop(slot);
                 });
                 continue;
             }
             Ok(Some(job)) => {
-                run_job(&store, job, &stop, purge_batch, &webhooks).await;
+                let context = Context {
+                    store: &store,
+                    stop: &stop,
+                    purge_batch,
+                    embedder: embedder.as_ref(),
+                    webhooks: &webhooks,
+                };
+                run_job(&context, job).await;
                 continue;
             }
             Ok(None) => {}
@@ -71,18 +91,31 @@ enum Outcome {
     Released,
 }
 
-async fn run_job(
-    store: &Arc<dyn Store>,
-    job: Job,
-    stop: &watch::Receiver<bool>,
+/// What running a job may use.
+struct Context<'a> {
+    store: &'a Arc<dyn Store>,
+    stop: &'a watch::Receiver<bool>,
     purge_batch: i64,
-    webhooks: &WebhookConfig,
-) {
+    embedder: Option<&'a Arc<dyn Embedder>>,
+    webhooks: &'a WebhookConfig,
+}
+
+async fn run_job(cx: &Context<'_>, job: Job) {
+    let (store, stop, purge_batch) = (cx.store, cx.stop, cx.purge_batch);
     let started = std::time::Instant::now();
     let outcome = match job.kind.as_str() {
         PURGE_SESSION => purge_session(store, &job, stop, purge_batch).await,
         PURGE_WORKSPACE => purge_workspace(store, &job, stop, purge_batch).await,
-        DELIVERY => deliver(&job, webhooks).await,
+        DELIVERY => deliver(&job, cx.webhooks).await,
+        EMBED_MESSAGES => match embedding_jobs::embed_messages(store, cx.embedder, &job).await {
+            Ok(()) => Outcome::Done,
+            Err(e) => Outcome::Failed(e),
+        },
+        EMBED_BACKFILL => match embedding_jobs::backfill(store, cx.embedder, &job, stop).await {
+            Ok(true) => Outcome::Done,
+            Ok(false) => Outcome::Released,
+            Err(e) => Outcome::Failed(e),
+        },
         other => Outcome::Failed(Error::Internal(format!("unknown job kind {other:?}"))),
     };
     let recorded = match outcome {

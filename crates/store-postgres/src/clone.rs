@@ -6,9 +6,9 @@ use engram_core::time::now_micros;
 use engram_core::{Error, ids};
 use sqlx::PgConnection;
 
-use crate::R;
 use crate::rows::to_value;
 use crate::sessions::{find, require};
+use crate::{R, embeddings};
 
 pub async fn clone(
     c: &mut PgConnection,
@@ -67,12 +67,13 @@ pub async fn clone(
     .fetch_all(&mut *c)
     .await?;
     let public_ids: Vec<String> = seqs.iter().map(|_| ids::new_public_id()).collect();
-    sqlx::query(
+    let copied: Vec<i64> = sqlx::query_scalar(
         "INSERT INTO messages (workspace_id, session_id, public_id, session_name, peer_name, content, metadata, token_count, seq_in_session, created_at) \
          SELECT m.workspace_id, $3, n.public_id, $4, m.peer_name, m.content, m.metadata, m.token_count, m.seq_in_session, $5 \
          FROM UNNEST($6::int8[], $7::text[]) AS n (seq, public_id) \
          JOIN messages m ON m.workspace_id = $1 AND m.session_id = $2 AND m.seq_in_session = n.seq \
-         ORDER BY m.seq_in_session",
+         ORDER BY m.seq_in_session \
+         RETURNING id",
     )
     .bind(source.ws_id)
     .bind(source.id)
@@ -81,8 +82,12 @@ pub async fn clone(
     .bind(now)
     .bind(&seqs)
     .bind(&public_ids)
-    .execute(&mut *c)
+    .fetch_all(&mut *c)
     .await?;
+    // The copies are new messages: they get their own vectors, one job per 100.
+    for chunk in copied.chunks(100) {
+        embeddings::enqueue_for_write(c, source.ws_id, new_id, chunk.to_vec()).await?;
+    }
     let cloned = find(c, workspace, &name)
         .await?
         .ok_or_else(|| Error::internal("cloned session vanished"))?;

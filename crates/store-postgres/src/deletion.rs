@@ -6,11 +6,12 @@ use engram_core::queue::{
     DeletionCounts, PRIORITY_DELETION, PURGE_SESSION, PurgeSession, Receipt, deletion_counts,
     purge_unit_key,
 };
+use engram_core::search::embed_unit_key;
 use engram_core::time::{Micros, now_micros};
 use engram_core::webhooks::Event;
 use sqlx::{PgConnection, Row};
 
-use crate::{R, queue, sessions, webhooks};
+use crate::{R, embeddings, queue, sessions, webhooks};
 
 /// Tombstones the live session (locked, so it serializes with writes to it), writes its
 /// receipt and queues its purge, then wakes workers once the transaction commits.
@@ -74,6 +75,10 @@ pub async fn purge_step(
     if let Some(None) = deleted_at {
         return Err(Error::Internal(format!("refusing to purge live session {session_id}")).into());
     }
+    // Vectors go first: while any remain, the messages they point at still exist.
+    if embeddings::purge_batch(c, workspace_id, Some(session_id), batch).await? > 0 {
+        return Ok(false);
+    }
     let removed = sqlx::query(
         "DELETE FROM messages WHERE (workspace_id, id) IN \
          (SELECT workspace_id, id FROM messages WHERE workspace_id = $1 AND session_id = $2 LIMIT $3)",
@@ -96,6 +101,11 @@ pub async fn purge_step(
         .await?;
         return Ok(false);
     }
+    // Embedding jobs still waiting for this session have nothing left to read.
+    sqlx::query("DELETE FROM jobs WHERE unit_key = $1 AND state = 'pending'")
+        .bind(embed_unit_key(workspace_id, session_id))
+        .execute(&mut *c)
+        .await?;
     let members =
         sqlx::query("DELETE FROM session_peers WHERE workspace_id = $1 AND session_id = $2")
             .bind(workspace_id)
@@ -157,7 +167,7 @@ fn receipt_row(r: &sqlx::postgres::PgRow) -> R<Receipt> {
 }
 
 /// One count per `engram_core::queue::VERIFY_CHECKS` entry, in order.
-const VERIFY_SQL: [&str; 6] = [
+const VERIFY_SQL: [&str; 8] = [
     "SELECT COUNT(*) FROM messages m WHERE NOT EXISTS \
      (SELECT 1 FROM sessions s WHERE s.workspace_id = m.workspace_id AND s.id = m.session_id)",
     "SELECT COUNT(*) FROM session_peers sp WHERE NOT EXISTS \
@@ -170,6 +180,10 @@ const VERIFY_SQL: [&str; 6] = [
      (SELECT 1 FROM jobs j WHERE j.unit_key = 'purge-workspace:' || w.id AND j.state IN ('pending', 'running'))",
     "SELECT (SELECT COUNT(*) FROM peers p WHERE NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.id = p.workspace_id)) \
      + (SELECT COUNT(*) FROM sessions s WHERE NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.id = s.workspace_id))",
+    "SELECT COUNT(*) FROM message_embeddings e WHERE NOT EXISTS \
+     (SELECT 1 FROM messages m WHERE m.workspace_id = e.workspace_id AND m.id = e.message_id)",
+    // The full-text index is a generated column of the message row: it cannot outlive it.
+    "SELECT 0::int8",
 ];
 
 pub async fn verify(c: &mut PgConnection) -> R<Vec<i64>> {

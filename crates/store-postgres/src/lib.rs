@@ -5,13 +5,18 @@
 //! per-session writes serialize on the session row's lock, and a transaction that loses
 //! a race (serialization failure, deadlock, unique violation) is retried a few times.
 
+#[macro_use]
+mod macros;
+
 mod clone;
 mod deletion;
 mod dialect;
+mod embeddings;
 mod messages;
 mod peers;
 mod queue;
 mod rows;
+mod search;
 mod sessions;
 mod store;
 mod webhooks;

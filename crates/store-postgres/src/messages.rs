@@ -11,7 +11,7 @@ use sqlx::{PgConnection, Row};
 
 use crate::dialect::{Listing, list_page};
 use crate::rows::{self, MESSAGE_COLS, to_value};
-use crate::{R, peers, sessions};
+use crate::{R, embeddings, peers, sessions};
 
 pub async fn create(
     c: &mut PgConnection,
@@ -45,11 +45,12 @@ pub async fn create(
     let now = now_micros();
     let created_at: Vec<i64> = batch.iter().map(|m| m.created_at.unwrap_or(now)).collect();
     let seqs: Vec<i64> = (first_seq..=last).collect();
-    sqlx::query(
+    let ids: Vec<i64> = sqlx::query_scalar(
         "INSERT INTO messages (workspace_id, session_id, session_name, public_id, peer_name, content, metadata, token_count, seq_in_session, created_at) \
          SELECT $1, $2, $3, u.public_id, u.peer_name, u.content, u.metadata::jsonb, u.token_count, u.seq, u.created_at \
          FROM UNNEST($4::text[], $5::text[], $6::text[], $7::text[], $8::int8[], $9::int8[], $10::int8[]) \
-           AS u (public_id, peer_name, content, metadata, token_count, seq, created_at)",
+           AS u (public_id, peer_name, content, metadata, token_count, seq, created_at) \
+         RETURNING id",
     )
     .bind(live.ws_id)
     .bind(live.id)
@@ -61,8 +62,9 @@ pub async fn create(
     .bind(batch.iter().map(|m| m.token_count).collect::<Vec<_>>())
     .bind(seqs)
     .bind(&created_at)
-    .execute(&mut *c)
+    .fetch_all(&mut *c)
     .await?;
+    embeddings::enqueue_for_write(c, live.ws_id, live.id, ids).await?;
     Ok(batch
         .iter()
         .zip(created_at)
@@ -79,7 +81,7 @@ pub async fn create(
         .collect())
 }
 
-fn columns(c: Column) -> &'static str {
+pub(crate) fn columns(c: Column) -> &'static str {
     match c {
         Column::SessionName => "m.session_name",
         Column::PeerName => "m.peer_name",

@@ -22,10 +22,10 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 const POOL_SIZE: u32 = 16;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
-const MAX_ATTEMPTS: u32 = 5;
+pub(crate) const MAX_ATTEMPTS: u32 = 5;
 
 /// Reads see one snapshot (a count and its page agree) and never block writers.
-const READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+pub(crate) const READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
 pub struct PgStore {
     pub(crate) pool: PgPool,
@@ -33,46 +33,7 @@ pub struct PgStore {
     listener: tokio::sync::Mutex<Option<sqlx::postgres::PgListener>>,
 }
 
-/// Runs `$body` (an expression awaiting on `$c: &mut PgConnection`) in a transaction
-/// begun by the future `$begin`, retrying the whole transaction when it lost a race.
-macro_rules! transaction {
-    ($begin:expr, |$c:ident| $body:expr) => {{
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let outcome: crate::R<_> = async {
-                let mut tx = $begin.await?;
-                let $c: &mut sqlx::PgConnection = &mut tx;
-                let out = $body?;
-                tx.commit().await?;
-                Ok(out)
-            }
-            .await;
-            match outcome {
-                Ok(v) => break Ok(v),
-                Err(fail) if attempt < MAX_ATTEMPTS && fail.is_retryable() => {
-                    tracing::debug!(attempt, error = ?fail, "postgres transaction lost a race; retrying");
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
-                Err(fail) => break Err(fail.into_error()),
-            }
-        }
-    }};
-}
-
-macro_rules! writing {
-    ($store:expr, |$c:ident| $body:expr) => {
-        transaction!($store.pool.begin(), |$c| $body)
-    };
-}
-
-macro_rules! reading {
-    ($store:expr, |$c:ident| $body:expr) => {
-        transaction!($store.pool.begin_with(READ), |$c| $body)
-    };
-}
-
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(5 << attempt.min(6))
 }
 

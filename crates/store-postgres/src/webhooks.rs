@@ -177,36 +177,10 @@ async fn is_active_member(
     .await?)
 }
 
-/// Runs one transaction, retrying a few times when a concurrent one won a race
-/// (two registrations of the same URL).
-macro_rules! in_transaction {
-    ($store:expr, |$c:ident| $body:expr) => {{
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let outcome: R<_> = async {
-                let mut tx = $store.pool.begin().await?;
-                let $c: &mut PgConnection = &mut tx;
-                let out = $body?;
-                tx.commit().await?;
-                Ok(out)
-            }
-            .await;
-            match outcome {
-                Ok(v) => break Ok(v),
-                Err(fail) if attempt < 5 && fail.is_retryable() => {
-                    tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
-                }
-                Err(fail) => break Err(fail.into_error()),
-            }
-        }
-    }};
-}
-
 #[async_trait]
 impl WebhookStore for PgStore {
     async fn create_webhook(&self, workspace: &str, url: &str) -> Result<(WebhookEndpoint, bool)> {
-        in_transaction!(self, |c| create(c, workspace, url).await)
+        writing!(self, |c| create(c, workspace, url).await)
     }
 
     async fn list_webhooks(
@@ -214,22 +188,22 @@ impl WebhookStore for PgStore {
         workspace: &str,
         page: PageRequest,
     ) -> Result<Page<WebhookEndpoint>> {
-        in_transaction!(self, |c| list(c, workspace, page).await)
+        reading!(self, |c| list(c, workspace, page).await)
     }
 
     async fn delete_webhook(&self, workspace: &str, id: &str) -> Result<()> {
-        in_transaction!(self, |c| delete(c, workspace, id).await)
+        writing!(self, |c| delete(c, workspace, id).await)
     }
 
     async fn publish_event(&self, workspace: &str, event: &Event) -> Result<usize> {
-        in_transaction!(self, |c| publish(c, workspace, event).await)
+        writing!(self, |c| publish(c, workspace, event).await)
     }
 }
 
 #[async_trait]
 impl MembershipStore for PgStore {
     async fn is_active_member(&self, workspace: &str, session: &str, peer: &str) -> Result<bool> {
-        in_transaction!(self, |c| is_active_member(c, workspace, session, peer)
+        reading!(self, |c| is_active_member(c, workspace, session, peer)
             .await)
     }
 }

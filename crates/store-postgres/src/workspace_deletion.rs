@@ -10,7 +10,7 @@ use engram_core::time::{Micros, now_micros};
 use engram_core::webhooks::Event;
 use sqlx::PgConnection;
 
-use crate::{R, queue, webhooks};
+use crate::{R, embeddings, queue, webhooks};
 
 /// Locks the workspace row first: `FOR UPDATE` conflicts with the key-share lock a
 /// concurrent session insert takes through its foreign key, so no session can appear
@@ -72,6 +72,9 @@ pub async fn purge_step(
         }
         Some((name, Some(at))) => (name, at),
     };
+    if embeddings::purge_batch(c, ws, None, batch).await? > 0 {
+        return Ok(false);
+    }
     let removed = sqlx::query(
         "DELETE FROM messages WHERE (workspace_id, id) IN \
          (SELECT workspace_id, id FROM messages WHERE workspace_id = $1 LIMIT $2)",
@@ -96,7 +99,7 @@ pub async fn purge_step(
         "DELETE FROM session_peers WHERE workspace_id = $1",
         "DELETE FROM sessions WHERE workspace_id = $1",
         "DELETE FROM peers WHERE workspace_id = $1",
-        "DELETE FROM jobs WHERE workspace_id = $1 AND state IN ('done', 'failed')",
+        "DELETE FROM jobs WHERE workspace_id = $1 AND (state IN ('done', 'failed') OR (kind = 'embed_messages' AND state = 'pending'))",
         "DELETE FROM workspaces WHERE id = $1 AND deleted_at IS NOT NULL",
     ] {
         sqlx::query(sql).bind(ws).execute(&mut *c).await?;

@@ -5,12 +5,13 @@ use engram_core::queue::{
     DeletionCounts, PRIORITY_DELETION, PURGE_SESSION, PurgeSession, Receipt, deletion_counts,
     purge_unit_key,
 };
+use engram_core::search::embed_unit_key;
 use engram_core::time::{Micros, now_micros};
 use engram_core::webhooks::Event;
 use engram_core::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::{db_err, queue, sessions, webhooks};
+use crate::{db_err, embeddings, queue, sessions, webhooks};
 
 pub fn delete_session(conn: &Connection, workspace: &str, name: &str) -> Result<()> {
     let live = sessions::require(conn, workspace, name)?;
@@ -64,6 +65,10 @@ pub fn purge_step(
             "refusing to purge live session {session_id}"
         )));
     }
+    // Vectors go first: while any remain, the messages they point at still exist.
+    if embeddings::purge_batch(conn, workspace_id, Some(session_id), batch)? > 0 {
+        return Ok(false);
+    }
     let removed = conn
         .prepare_cached(
             "DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE workspace_id = ?1 AND session_id = ?2 LIMIT ?3)",
@@ -80,6 +85,11 @@ pub fn purge_step(
         .map_err(db_err)?;
         return Ok(false);
     }
+    // Embedding jobs still waiting for this session have nothing left to read.
+    conn.prepare_cached("DELETE FROM jobs WHERE unit_key = ?1 AND state = 'pending'")
+        .map_err(db_err)?
+        .execute([embed_unit_key(workspace_id, session_id)])
+        .map_err(db_err)?;
     let members = conn
         .prepare_cached("DELETE FROM session_peers WHERE workspace_id = ?1 AND session_id = ?2")
         .map_err(db_err)?
@@ -146,7 +156,7 @@ pub fn receipts(conn: &Connection, workspace: &str) -> Result<Vec<Receipt>> {
 }
 
 /// One count per `engram_core::queue::VERIFY_CHECKS` entry, in order.
-pub const VERIFY_SQL: [&str; 6] = [
+pub const VERIFY_SQL: [&str; 8] = [
     "SELECT COUNT(*) FROM messages m WHERE NOT EXISTS \
      (SELECT 1 FROM sessions s WHERE s.workspace_id = m.workspace_id AND s.id = m.session_id)",
     "SELECT COUNT(*) FROM session_peers sp WHERE NOT EXISTS \
@@ -159,6 +169,8 @@ pub const VERIFY_SQL: [&str; 6] = [
      (SELECT 1 FROM jobs j WHERE j.unit_key = 'purge-workspace:' || w.id AND j.state IN ('pending', 'running'))",
     "SELECT (SELECT COUNT(*) FROM peers p WHERE NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.id = p.workspace_id)) \
      + (SELECT COUNT(*) FROM sessions s WHERE NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.id = s.workspace_id))",
+    "SELECT COUNT(*) FROM message_embeddings e WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = e.message_id)",
+    "SELECT COUNT(*) FROM messages_fts_docsize d WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = d.id)",
 ];
 
 pub fn verify(conn: &Connection) -> Result<Vec<i64>> {

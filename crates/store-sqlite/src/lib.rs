@@ -6,12 +6,14 @@
 
 mod deletion;
 mod dialect;
+mod embeddings;
 mod messages;
 mod migrate;
 mod peers;
 mod pool;
 mod queue;
 mod rows;
+mod search;
 mod sessions;
 mod store;
 mod webhooks;

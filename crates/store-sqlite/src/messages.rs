@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::dialect::list_page;
 use crate::rows::{self, MESSAGE_COLS, json_text};
-use crate::{db_err, peers, sessions};
+use crate::{db_err, embeddings, peers, sessions};
 
 pub fn create(
     conn: &Connection,
@@ -53,6 +53,7 @@ pub fn create(
         )
         .map_err(db_err)?;
     let mut out = Vec::with_capacity(batch.len());
+    let mut ids = Vec::with_capacity(batch.len());
     for (i, m) in batch.into_iter().enumerate() {
         let created_at = m.created_at.unwrap_or(now);
         insert
@@ -69,6 +70,7 @@ pub fn create(
                 created_at
             ])
             .map_err(db_err)?;
+        ids.push(conn.last_insert_rowid());
         out.push(Message {
             id: m.public_id,
             content: m.content,
@@ -80,10 +82,11 @@ pub fn create(
             token_count: m.token_count,
         });
     }
+    embeddings::enqueue_for_write(conn, live.ws_id, live.id, ids)?;
     Ok(out)
 }
 
-fn columns(c: Column) -> &'static str {
+pub(crate) fn columns(c: Column) -> &'static str {
     match c {
         Column::SessionName => "m.session_name",
         Column::PeerName => "m.peer_name",

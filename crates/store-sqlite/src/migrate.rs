@@ -9,6 +9,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_core.sql"),
     include_str!("../migrations/0002_queue.sql"),
     include_str!("../migrations/0003_webhooks.sql"),
+    include_str!("../migrations/0004_search.sql"),
 ];
 
 pub fn run(conn: &Connection) -> Result<()> {

@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::dialect::list_page;
 use crate::rows::{self, PEER_COLS, SESSION_COLS, json_text};
-use crate::{db_err, peers, workspaces};
+use crate::{db_err, embeddings, peers, workspaces};
 
 pub struct Live {
     pub ws_id: i64,
@@ -393,6 +393,7 @@ pub fn clone(
              FROM messages WHERE workspace_id = ?1 AND session_id = ?2 AND seq_in_session = ?7",
         )
         .map_err(db_err)?;
+    let mut copied = Vec::with_capacity(seqs.len());
     for seq in seqs {
         copy.execute(params![
             source.ws_id,
@@ -404,6 +405,11 @@ pub fn clone(
             seq
         ])
         .map_err(db_err)?;
+        copied.push(conn.last_insert_rowid());
+    }
+    // The copies are new messages: they get their own vectors, one job per 100.
+    for chunk in copied.chunks(100) {
+        embeddings::enqueue_for_write(conn, source.ws_id, new_id, chunk.to_vec())?;
     }
     Ok(require(conn, workspace, &name)?.session)
 }

@@ -18,7 +18,8 @@ use rusqlite::{Connection, OpenFlags};
 use crate::pool::ReadPool;
 use crate::writer::Writer;
 use crate::{
-    db_err, deletion, messages, migrate, peers, queue, sessions, workspace_deletion, workspaces,
+    db_err, deletion, embeddings, messages, migrate, peers, queue, sessions, workspace_deletion,
+    workspaces,
 };
 
 const READERS: usize = 4;
@@ -42,6 +43,7 @@ fn open(path: &Path, flags: OpenFlags) -> Result<Connection> {
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and migrates it.
     pub fn open(path: &Path) -> Result<SqliteStore> {
+        embeddings::register_vec();
         let writer_conn = open(path, OpenFlags::default())?;
         migrate::run(&writer_conn)?;
         let readers = (0..READERS)

@@ -10,7 +10,7 @@ use engram_core::webhooks::Event;
 use engram_core::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::{db_err, queue, webhooks, workspaces};
+use crate::{db_err, embeddings, queue, webhooks, workspaces};
 
 pub fn delete_workspace(conn: &Connection, workspace: &str) -> Result<()> {
     let id =
@@ -65,6 +65,9 @@ pub fn purge_step(
         }
         Some((name, Some(at))) => (name, at),
     };
+    if embeddings::purge_batch(conn, ws, None, batch)? > 0 {
+        return Ok(false);
+    }
     let removed = conn
         .prepare_cached("DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE workspace_id = ?1 LIMIT ?2)")
         .map_err(db_err)?
@@ -84,7 +87,7 @@ pub fn purge_step(
         "DELETE FROM session_peers WHERE workspace_id = ?1",
         "DELETE FROM sessions WHERE workspace_id = ?1",
         "DELETE FROM peers WHERE workspace_id = ?1",
-        "DELETE FROM jobs WHERE workspace_id = ?1 AND state IN ('done', 'failed')",
+        "DELETE FROM jobs WHERE workspace_id = ?1 AND (state IN ('done', 'failed') OR (kind = 'embed_messages' AND state = 'pending'))",
         "DELETE FROM workspaces WHERE id = ?1 AND deleted_at IS NOT NULL",
     ] {
         conn.prepare_cached(sql)

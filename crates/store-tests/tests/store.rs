@@ -10,6 +10,8 @@ mod clone;
 mod common;
 #[path = "store/concurrency.rs"]
 mod concurrency;
+#[path = "store/embeddings.rs"]
+mod embeddings;
 #[path = "store/filters.rs"]
 mod filters;
 #[path = "store/members.rs"]
@@ -42,6 +44,8 @@ macro_rules! on_both_engines {
 }
 
 on_both_engines! {
+    embeddings::embeddings_bind_the_model,
+    embeddings::embedding_work_never_resurrects,
     resources::workspace_get_or_create,
     resources::peer_get_or_create,
     resources::peer_cards,

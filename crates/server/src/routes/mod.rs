@@ -8,6 +8,7 @@ pub mod lists;
 pub mod messages;
 pub mod peers;
 pub mod queue;
+pub mod search;
 pub mod sessions;
 pub mod webhooks;
 pub mod workspaces;

@@ -224,9 +224,9 @@ both_engines!(
 /// Restarts the given engine's app with authentication on.
 async fn reconfigure(app: &TestApp) -> Option<TestApp> {
     if app.db_url.is_some() {
-        TestApp::postgres_with(with_auth).await
+        TestApp::postgres_configured(with_auth).await
     } else {
-        Some(TestApp::sqlite_with(with_auth).await)
+        Some(TestApp::sqlite_configured(with_auth).await)
     }
 }
 
@@ -529,7 +529,7 @@ async fn app_post(app: &TestApp, token: Option<&str>, path: &str) -> crate::help
 
 #[tokio::test]
 async fn cors_answers_preflight_for_configured_origins_only() {
-    let app = TestApp::sqlite_with(|s| AppState {
+    let app = TestApp::sqlite_configured(|s| AppState {
         cors_origins: vec!["https://app.example".parse().unwrap()],
         ..with_auth(s)
     })

@@ -224,6 +224,11 @@ async fn sqlite_purge_leaves_no_trace_in_the_files() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(clean, "deleted text still readable in the SQLite files");
+    // The full-text index held the words on their own; they are gone too.
+    assert!(
+        !contains(&store_bytes(&dir), b"quokka"),
+        "a deleted word is still in the full-text index"
+    );
     assert!(
         contains(&store_bytes(&dir), b"harmless"),
         "other data is still there"
@@ -239,7 +244,15 @@ async fn sqlite_purge_leaves_no_trace_in_the_files() {
         [],
     )
     .unwrap();
-    assert_eq!(app.store.verify().await.unwrap(), vec![0, 1, 0, 0, 0, 0]);
+    conn.execute(
+        "INSERT INTO message_embeddings (workspace_id, session_id, message_id, chunk) VALUES (1, 999, 999, 0)",
+        [],
+    )
+    .unwrap();
+    assert_eq!(
+        app.store.verify().await.unwrap(),
+        vec![0, 1, 0, 0, 0, 0, 1, 0]
+    );
 }
 
 both_engines!(

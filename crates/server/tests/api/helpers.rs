@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use engram_core::Store;
+use engram_core::{Embedder, Store};
 use engram_server::{AppState, build_router, serve, worker};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::Value;
@@ -27,24 +27,49 @@ pub struct Reply {
 
 impl TestApp {
     pub async fn sqlite() -> TestApp {
-        TestApp::sqlite_with(|s| s).await
+        TestApp::sqlite_with(None).await
     }
 
     /// `None` when no PostgreSQL is configured for tests (the run says so loudly).
     pub async fn postgres() -> Option<TestApp> {
-        TestApp::postgres_with(|s| s).await
+        TestApp::postgres_with(None).await
     }
 
-    /// On SQLite, with settings (auth, webhooks) changed by `configure`.
-    pub async fn sqlite_with(configure: impl FnOnce(AppState) -> AppState) -> TestApp {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = engram_store_sqlite::SqliteStore::open(&dir.path().join("engram.db"))
-            .expect("open sqlite");
-        TestApp::start(Arc::new(store), Some(dir), configure).await
+    /// With `embedder`, semantic search is on and the workers embed messages.
+    pub async fn sqlite_with(embedder: Option<Arc<dyn Embedder>>) -> TestApp {
+        TestApp::sqlite_setup(embedder, |s| s).await
+    }
+
+    pub async fn postgres_with(embedder: Option<Arc<dyn Embedder>>) -> Option<TestApp> {
+        TestApp::postgres_setup(embedder, |s| s).await
+    }
+
+    /// On SQLite, with settings (auth, webhooks, CORS) changed by `configure`.
+    pub async fn sqlite_configured(configure: impl FnOnce(AppState) -> AppState) -> TestApp {
+        TestApp::sqlite_setup(None, configure).await
     }
 
     /// On PostgreSQL, with settings changed by `configure`.
-    pub async fn postgres_with(configure: impl FnOnce(AppState) -> AppState) -> Option<TestApp> {
+    pub async fn postgres_configured(
+        configure: impl FnOnce(AppState) -> AppState,
+    ) -> Option<TestApp> {
+        TestApp::postgres_setup(None, configure).await
+    }
+
+    async fn sqlite_setup(
+        embedder: Option<Arc<dyn Embedder>>,
+        configure: impl FnOnce(AppState) -> AppState,
+    ) -> TestApp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = engram_store_sqlite::SqliteStore::open(&dir.path().join("engram.db"))
+            .expect("open sqlite");
+        TestApp::start(Arc::new(store), Some(dir), embedder, configure).await
+    }
+
+    async fn postgres_setup(
+        embedder: Option<Arc<dyn Embedder>>,
+        configure: impl FnOnce(AppState) -> AppState,
+    ) -> Option<TestApp> {
         let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -68,7 +93,7 @@ impl TestApp {
         let store = engram_store_postgres::PgStore::connect(&url)
             .await
             .expect("open postgres");
-        let mut app = TestApp::start(Arc::new(store), None, configure).await;
+        let mut app = TestApp::start(Arc::new(store), None, embedder, configure).await;
         app.db_url = Some(url);
         Some(app)
     }
@@ -76,17 +101,27 @@ impl TestApp {
     async fn start(
         store: Arc<dyn Store>,
         dir: Option<tempfile::TempDir>,
+        embedder: Option<Arc<dyn Embedder>>,
         configure: impl FnOnce(AppState) -> AppState,
     ) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let state = configure(AppState::new(store.clone()));
+        let mut state = AppState::new(store.clone());
+        if let Some(e) = &embedder {
+            store
+                .enable_embeddings(e.model(), e.dimension())
+                .await
+                .expect("enable embeddings");
+            state = state.with_embedder(e.clone());
+        }
+        let state = configure(state);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(worker::run(
             store.clone(),
             state.wake.clone(),
             stop_rx,
             engram_core::queue::PURGE_BATCH,
+            embedder,
             state.webhooks.clone(),
         ));
         let router = build_router(state, 1024 * 1024);

@@ -8,6 +8,7 @@ mod filter_parity;
 mod helpers;
 mod messages;
 mod peers;
+mod search;
 mod sessions;
 mod validation;
 mod webhooks;

@@ -106,9 +106,9 @@ fn delivering(state: AppState) -> AppState {
 
 async fn reconfigure(app: &TestApp) -> Option<TestApp> {
     if app.db_url.is_some() {
-        TestApp::postgres_with(delivering).await
+        TestApp::postgres_configured(delivering).await
     } else {
-        Some(TestApp::sqlite_with(delivering).await)
+        Some(TestApp::sqlite_configured(delivering).await)
     }
 }
 
@@ -349,9 +349,9 @@ both_engines!(
             state
         };
         let app = if plain.db_url.is_some() {
-            TestApp::postgres_with(slow).await.expect("postgres")
+            TestApp::postgres_configured(slow).await.expect("postgres")
         } else {
-            TestApp::sqlite_with(slow).await
+            TestApp::sqlite_configured(slow).await
         };
         let (receiver, url) = Receiver::start(&[Answer::Hang]).await;
         app.post("/v3/workspaces", json!({"id": "w"})).await;

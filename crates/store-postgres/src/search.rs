@@ -1,0 +1,243 @@
+//! Message search on PostgreSQL: `tsvector` for words, ILIKE for substrings, pgvector
+//! (HNSW) for vectors, fused in Rust exactly as on SQLite.
+
+use async_trait::async_trait;
+use engram_core::filter::like_pattern;
+use engram_core::filter_sql::{Bind, render};
+use engram_core::model::Message;
+use engram_core::queue::Job;
+use engram_core::search::{
+    EmbedSelection, EmbedSource, KeywordMatch, NewEmbedding, SearchRequest, SearchScope,
+    SearchStore, dedupe, fuse, keyword_match,
+};
+use engram_core::time::Micros;
+use sqlx::postgres::PgRow;
+use sqlx::{AssertSqlSafe, PgConnection, Row};
+
+use crate::dialect::{Pg, arguments};
+use crate::rows::{self, MESSAGE_COLS};
+use crate::{PgStore, R, embeddings, messages, sessions, workspaces};
+
+/// Bounds how many index entries one vector query may visit.
+const MAX_EF_SEARCH: usize = 1000;
+
+const LIVE: &str = "JOIN sessions s ON s.workspace_id = m.workspace_id AND s.id = m.session_id";
+
+/// The conditions every candidate query shares: live workspace, live session, scope
+/// and the caller's filter, with their bind values (numbered from $1).
+struct Conditions {
+    sql: String,
+    binds: Vec<Bind>,
+}
+
+async fn conditions(
+    c: &mut PgConnection,
+    workspace: &str,
+    request: &SearchRequest,
+) -> R<Option<Conditions>> {
+    let Some(ws_id) = workspaces::id_of(c, workspace).await? else {
+        return Ok(None);
+    };
+    let mut binds = vec![Bind::Int(ws_id)];
+    let mut sql = "m.workspace_id = $1 AND s.deleted_at IS NULL".to_string();
+    match &request.scope {
+        SearchScope::Workspace => {}
+        SearchScope::Peer(peer) => {
+            binds.push(Bind::Text(peer.clone()));
+            sql.push_str(" AND m.peer_name = $2");
+        }
+        SearchScope::Session(name) => {
+            let Some(live) = sessions::find(c, workspace, name).await? else {
+                return Ok(None);
+            };
+            binds.push(Bind::Int(live.id));
+            sql.push_str(" AND m.session_id = $2");
+        }
+    }
+    let mut dialect = Pg::new(messages::columns, workspace, binds);
+    if let Some(filter) = &request.filter {
+        let cond = render(filter, &mut dialect);
+        sql.push_str(&format!(" AND {cond}"));
+    }
+    Ok(Some(Conditions {
+        sql,
+        binds: dialect.binds,
+    }))
+}
+
+async fn ids(c: &mut PgConnection, sql: String, binds: &[Bind]) -> R<Vec<i64>> {
+    let rows = sqlx::query_with(AssertSqlSafe(sql), arguments(binds)?)
+        .fetch_all(c)
+        .await?;
+    rows.iter()
+        .map(|r: &PgRow| r.try_get(0))
+        .collect::<sqlx::Result<_>>()
+        .map_err(Into::into)
+}
+
+async fn keyword(c: &mut PgConnection, cond: &Conditions, request: &SearchRequest) -> R<Vec<i64>> {
+    let n = request.candidates();
+    let mut found = Vec::new();
+    if let KeywordMatch::Words(_) = keyword_match(&request.query) {
+        let mut binds = cond.binds.clone();
+        binds.push(Bind::Text(request.query.clone()));
+        let p = binds.len();
+        found = ids(
+            c,
+            format!(
+                "SELECT m.id FROM messages m {LIVE} \
+                 WHERE m.content_tsv @@ plainto_tsquery('english', ${p}) AND {} \
+                 ORDER BY ts_rank(m.content_tsv, plainto_tsquery('english', ${p})) DESC, m.created_at DESC LIMIT {n}",
+                cond.sql
+            ),
+            &binds,
+        )
+        .await?;
+    }
+    if found.len() < n {
+        let mut binds = cond.binds.clone();
+        binds.push(Bind::Text(like_pattern(&request.query)));
+        let p = binds.len();
+        let exclude = if found.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = found.iter().map(i64::to_string).collect();
+            format!(" AND m.id NOT IN ({})", list.join(","))
+        };
+        let more = ids(
+            c,
+            format!(
+                "SELECT m.id FROM messages m {LIVE} WHERE {} AND m.content ILIKE ${p} ESCAPE '\\'{exclude} \
+                 ORDER BY m.created_at DESC, m.id DESC LIMIT {}",
+                cond.sql,
+                n - found.len()
+            ),
+            &binds,
+        )
+        .await?;
+        found.extend(more);
+    }
+    Ok(found)
+}
+
+async fn semantic(
+    c: &mut PgConnection,
+    cond: &Conditions,
+    request: &SearchRequest,
+    vector: &[f32],
+) -> R<Vec<i64>> {
+    let n = request.candidates();
+    let dim = vector.len();
+    // Chunks, other sessions and the caller's filter thin the neighbours out after
+    // the index answers; iterative scans keep reading the index until enough pass.
+    let ef = (n * 4).clamp(40, MAX_EF_SEARCH);
+    sqlx::query(AssertSqlSafe(format!("SET LOCAL hnsw.ef_search = {ef}")))
+        .execute(&mut *c)
+        .await?;
+    sqlx::query("SET LOCAL hnsw.iterative_scan = strict_order")
+        .execute(&mut *c)
+        .await?;
+    let mut binds = cond.binds.clone();
+    binds.push(Bind::Text(embeddings::literal(vector)));
+    let p = binds.len();
+    let rows = ids(
+        c,
+        format!(
+            "SELECT e.message_id FROM message_embeddings e \
+             JOIN messages m ON m.workspace_id = e.workspace_id AND m.id = e.message_id {LIVE} \
+             WHERE e.workspace_id = $1 AND {} \
+             ORDER BY e.embedding::vector({dim}) <=> ${p}::vector({dim}) LIMIT {}",
+            cond.sql,
+            n * 4
+        ),
+        &binds,
+    )
+    .await?;
+    let mut unique = dedupe(rows);
+    unique.truncate(n);
+    Ok(unique)
+}
+
+/// Loads messages by internal id, in the given order.
+async fn load(c: &mut PgConnection, workspace: &str, ws_id: i64, order: &[i64]) -> R<Vec<Message>> {
+    if order.is_empty() {
+        return Ok(vec![]);
+    }
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {MESSAGE_COLS}, m.id FROM messages m {LIVE} \
+         WHERE m.workspace_id = $1 AND m.id = ANY($2) AND s.deleted_at IS NULL"
+    )))
+    .bind(ws_id)
+    .bind(order)
+    .fetch_all(&mut *c)
+    .await?;
+    let mut found = std::collections::HashMap::with_capacity(rows.len());
+    for r in &rows {
+        found.insert(r.try_get::<i64, _>(7)?, rows::message(r, 0, workspace)?);
+    }
+    Ok(order.iter().filter_map(|id| found.remove(id)).collect())
+}
+
+async fn run(c: &mut PgConnection, workspace: &str, request: &SearchRequest) -> R<Vec<Message>> {
+    let Some(cond) = conditions(c, workspace, request).await? else {
+        return Ok(vec![]);
+    };
+    let ws_id = match cond.binds.first() {
+        Some(Bind::Int(id)) => *id,
+        _ => return Ok(vec![]),
+    };
+    let mut lists = Vec::with_capacity(2);
+    if let Some(vector) = &request.vector {
+        lists.push(semantic(c, &cond, request, vector).await?);
+    }
+    lists.push(keyword(c, &cond, request).await?);
+    let ranked = if lists.len() > 1 {
+        fuse(&lists, request.limit)
+    } else {
+        let mut only = lists.pop().unwrap_or_default();
+        only.truncate(request.limit);
+        only
+    };
+    load(c, workspace, ws_id, &ranked).await
+}
+
+#[async_trait]
+impl SearchStore for PgStore {
+    async fn search_messages(
+        &self,
+        workspace: &str,
+        request: SearchRequest,
+    ) -> engram_core::Result<Vec<Message>> {
+        reading!(self, |c| run(c, workspace, &request).await)
+    }
+
+    async fn embedding_model(&self) -> engram_core::Result<Option<(String, usize)>> {
+        reading!(self, |c| embeddings::model(c).await)
+    }
+
+    async fn enable_embeddings(&self, model: &str, dimension: usize) -> engram_core::Result<()> {
+        writing!(self, |c| embeddings::enable(c, model, dimension).await)
+    }
+
+    async fn messages_to_embed(
+        &self,
+        which: EmbedSelection,
+    ) -> engram_core::Result<Vec<EmbedSource>> {
+        reading!(self, |c| embeddings::to_embed(c, &which).await)
+    }
+
+    async fn store_embeddings(
+        &self,
+        job: &Job,
+        rows: Vec<NewEmbedding>,
+        lease_until: Micros,
+    ) -> engram_core::Result<usize> {
+        writing!(self, |c| embeddings::store(
+            c,
+            job,
+            rows.clone(),
+            lease_until
+        )
+        .await)
+    }
+}
