@@ -1,6 +1,7 @@
 //! HTTP tests against the real router over real TCP, on both engines.
 
 mod auth;
+mod auth_cli;
 mod concurrency;
 mod deletion;
 mod faults;
