@@ -48,6 +48,12 @@ pub enum Error {
     BadRequest(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// Every authentication and authorization failure (the reference never uses 403).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A feature switched off by configuration (405 "Feature is disabled").
+    #[error("Feature is disabled")]
+    Disabled,
     /// Anything the client cannot fix; the detail never reaches the client.
     #[error("internal error: {0}")]
     Internal(String),

@@ -3,6 +3,7 @@
 //! This crate never imports sqlx, rusqlite, axum or any other I/O crate: it holds
 //! the rules that must hold identically whichever engine stores the data.
 
+pub mod auth;
 pub mod configuration;
 pub mod embedding;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod store;
 pub mod time;
 pub mod tokens;
 pub mod validate;
+pub mod webhooks;
 
 pub use embedding::Embedder;
 pub use error::{Error, FieldError, Result};

@@ -4,11 +4,15 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderValue;
 use engram_core::{Embedder, Store};
 use tokio::net::TcpListener;
+use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::auth::{self, AuthConfig};
+use crate::webhooks::WebhookConfig;
 use crate::{input, openapi, routes};
 
 #[derive(Clone)]
@@ -18,14 +22,22 @@ pub struct AppState {
     pub wake: Arc<tokio::sync::Notify>,
     /// Embeds search queries; `None` when semantic search is off.
     pub embedder: Option<Arc<dyn Embedder>>,
+    pub auth: AuthConfig,
+    pub webhooks: WebhookConfig,
+    /// Origins allowed to call the API from a browser; none means no CORS headers.
+    pub cors_origins: Vec<HeaderValue>,
 }
 
 impl AppState {
+    /// Authentication off, webhooks unsigned (so not sent), no CORS: the defaults.
     pub fn new(store: Arc<dyn Store>) -> AppState {
         AppState {
             store,
             wake: Arc::new(tokio::sync::Notify::new()),
             embedder: None,
+            auth: AuthConfig::off(),
+            webhooks: WebhookConfig::default(),
+            cors_origins: vec![],
         }
     }
 
@@ -47,13 +59,39 @@ pub fn build_router(state: AppState, max_body: usize) -> Router {
         .merge(routes::queue::router())
         .merge(routes::search::router())
         .merge(routes::health::router())
+        .merge(routes::keys::router())
+        .merge(routes::webhooks::router())
         .split_for_parts();
+    let cors = cors(&state.cors_origins);
     router
         .merge(openapi::router(api))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::layer,
+        ))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(input::reject_nul_bytes))
         .layer(TraceLayer::new_for_http())
+        .layer(cors)
         .with_state(state)
+}
+
+/// CORS for the configured origins (`*` allows any); without origins, no CORS
+/// layer at all, so browsers keep the same-origin rule.
+fn cors(origins: &[HeaderValue]) -> tower::util::Either<CorsLayer, tower::layer::util::Identity> {
+    let layer = (!origins.is_empty()).then(|| {
+        let base = CorsLayer::new()
+            .allow_methods(AllowMethods::mirror_request())
+            .allow_headers(AllowHeaders::mirror_request())
+            .max_age(std::time::Duration::from_secs(600));
+        if origins.iter().any(|o| o.as_bytes() == b"*") {
+            base.allow_origin(AllowOrigin::any())
+        } else {
+            base.allow_origin(AllowOrigin::list(origins.iter().cloned()))
+                .allow_credentials(true)
+        }
+    });
+    tower::util::option_layer(layer)
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and drains open requests.

@@ -5,8 +5,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use axum::http::HeaderValue;
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 use engram_core::Store;
+
+use crate::auth::{AuthConfig, Secret};
+use crate::webhooks::{DEFAULT_TIMEOUT_MS, WebhookConfig};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -33,6 +38,74 @@ pub enum Command {
     Queue(QueueArgs),
     /// Apply the database migrations and exit (they also run at every start).
     Migrate(StoreArgs),
+    /// Print an API key signed with AUTH_JWT_SECRET (for bootstrapping: mint the
+    /// first admin key here, the rest through `POST /v3/keys`).
+    Token(TokenArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AuthArgs {
+    /// Require a bearer key on every route except health and the API description.
+    #[arg(long = "auth", env = "AUTH_USE_AUTH", value_parser = BoolishValueParser::new())]
+    pub use_auth: bool,
+    /// HS256 secret that signs keys (at least 32 bytes); required with AUTH_USE_AUTH.
+    #[arg(long = "jwt-secret", env = "AUTH_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+}
+
+impl AuthArgs {
+    pub fn config(&self) -> anyhow::Result<AuthConfig> {
+        AuthConfig::new(self.use_auth, self.jwt_secret.clone())
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct WebhookArgs {
+    /// Signs webhook bodies (`X-Honcho-Signature`); without it nothing is delivered.
+    #[arg(
+        long = "webhook-secret",
+        env = "WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    pub webhook_secret: Option<Secret>,
+    /// Allow webhook endpoints on private, loopback and link-local addresses.
+    #[arg(long, env = "ENGRAM_WEBHOOK_ALLOW_PRIVATE", value_parser = BoolishValueParser::new())]
+    pub webhook_allow_private: bool,
+    /// How long one delivery may take, in milliseconds (below the 15 s job lease).
+    #[arg(long, env = "ENGRAM_WEBHOOK_TIMEOUT_MS", default_value_t = DEFAULT_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u64).range(100..=14_000))]
+    pub webhook_timeout_ms: u64,
+}
+
+impl WebhookArgs {
+    pub fn config(&self) -> WebhookConfig {
+        WebhookConfig {
+            secret: self
+                .webhook_secret
+                .clone()
+                .filter(|s| !s.bytes().is_empty()),
+            allow_private: self.webhook_allow_private,
+            timeout: std::time::Duration::from_millis(self.webhook_timeout_ms),
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TokenArgs {
+    /// An admin key (all routes).
+    #[arg(long)]
+    pub admin: bool,
+    #[arg(long)]
+    pub workspace: Option<String>,
+    #[arg(long)]
+    pub peer: Option<String>,
+    #[arg(long)]
+    pub session: Option<String>,
+    /// Expiry, ISO-8601 (`2030-01-01T00:00:00Z`).
+    #[arg(long)]
+    pub expires_at: Option<String>,
+    #[arg(long = "jwt-secret", env = "AUTH_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -62,6 +135,14 @@ pub struct ServeArgs {
     /// Serve the API only; queue work is left to `engram worker` processes.
     #[arg(long, env = "ENGRAM_NO_WORKERS")]
     pub no_workers: bool,
+    /// Origins allowed by CORS, comma-separated or as Honcho's JSON list (`*` for any);
+    /// unset, no CORS headers.
+    #[arg(long, env = "CORS_ORIGINS")]
+    pub cors_origins: Option<String>,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
     #[command(flatten)]
     pub worker: WorkerSettings,
     #[command(flatten)]
@@ -80,6 +161,8 @@ pub struct WorkerSettings {
 pub struct WorkerArgs {
     #[command(flatten)]
     pub worker: WorkerSettings,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -140,6 +223,27 @@ impl StoreArgs {
     }
 }
 
+/// Parses `CORS_ORIGINS`: `a,b` or, as Honcho's settings read it, `["a", "b"]`.
+pub fn cors_origins(raw: Option<&str>) -> anyhow::Result<Vec<HeaderValue>> {
+    let raw = raw.unwrap_or_default().trim();
+    let list: Vec<String> = if raw.starts_with('[') {
+        serde_json::from_str(raw)
+            .map_err(|e| anyhow::anyhow!("CORS_ORIGINS: not a JSON list of strings: {e}"))?
+    } else {
+        raw.split(',').map(str::to_string).collect()
+    };
+    list.iter()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            HeaderValue::from_str(o)
+                .ok()
+                .filter(|_| o == "*" || o.contains("://"))
+                .ok_or_else(|| anyhow::anyhow!("CORS_ORIGINS: invalid origin {o:?}"))
+        })
+        .collect()
+}
+
 /// Accepts Honcho's SQLAlchemy-style URLs (`postgresql+psycopg://`) as well as plain ones.
 fn normalize_pg_url(url: &str) -> anyhow::Result<String> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
@@ -155,7 +259,22 @@ fn normalize_pg_url(url: &str) -> anyhow::Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::normalize_pg_url;
+    use super::{cors_origins, normalize_pg_url};
+
+    #[test]
+    fn cors_origins_as_list_or_json() {
+        let both = ["https://a.example", "http://b.example:3000"];
+        for raw in [
+            "https://a.example, http://b.example:3000",
+            r#"["https://a.example", "http://b.example:3000"]"#,
+        ] {
+            assert_eq!(cors_origins(Some(raw)).unwrap(), both);
+        }
+        assert!(cors_origins(None).unwrap().is_empty());
+        assert_eq!(cors_origins(Some("*")).unwrap(), ["*"]);
+        assert!(cors_origins(Some("[1]")).is_err());
+        assert!(cors_origins(Some("not-an-origin")).is_err());
+    }
 
     #[test]
     fn accepts_honcho_urls() {

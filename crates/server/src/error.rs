@@ -50,6 +50,8 @@ impl IntoResponse for ApiError {
             Error::Conflict(m) => (StatusCode::CONFLICT, json!(m)),
             Error::BadRequest(m) => (StatusCode::BAD_REQUEST, json!(m)),
             Error::PayloadTooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, json!(m)),
+            Error::Unauthorized(m) => (StatusCode::UNAUTHORIZED, json!(m)),
+            Error::Disabled => (StatusCode::METHOD_NOT_ALLOWED, json!("Feature is disabled")),
             Error::Internal(m) => {
                 tracing::error!(error = %m, "request failed");
                 (

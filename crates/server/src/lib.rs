@@ -1,12 +1,15 @@
 //! The HTTP server: routes speaking the Honcho v3 wire format over any `Store`.
 
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod embedding_jobs;
 pub mod error;
 pub mod input;
 pub mod openapi;
 pub mod routes;
+pub mod scopes;
+pub mod webhooks;
 pub mod worker;
 
 pub use app::{AppState, build_router, serve};

@@ -1,7 +1,8 @@
 //! The `engram` binary: parses the command line and runs the chosen subcommand.
 
 use clap::Parser;
-use engram_server::config::{Cli, Command, QueueAction};
+use engram_server::auth::{self, AuthConfig};
+use engram_server::config::{self, Cli, Command, QueueAction, TokenArgs};
 use engram_server::{AppState, build_router, serve, worker};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -26,8 +27,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
+        Command::Token(args) => {
+            println!("{}", token(&args)?);
+            Ok(())
+        }
         Command::Serve(args) => {
-            let state = AppState::new(args.store.open().await?);
+            let auth = args.auth.config()?;
+            let cors_origins = config::cors_origins(args.cors_origins.as_deref())?;
+            let state = AppState {
+                auth,
+                webhooks: args.webhooks.config(),
+                cors_origins,
+                ..AppState::new(args.store.open().await?)
+            };
+            if !state.auth.enabled() {
+                tracing::warn!(
+                    "authentication is off (AUTH_USE_AUTH): every request acts as admin"
+                );
+            }
             let listener = TcpListener::bind(args.bind)
                 .await
                 .map_err(|e| anyhow::anyhow!("ENGRAM_BIND: cannot listen on {}: {e}", args.bind))?;
@@ -40,6 +57,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     stop_rx,
                     args.worker.purge_batch,
                     state.embedder.clone(),
+                    state.webhooks.clone(),
                 ))
             });
             let router = build_router(state, args.max_body_bytes);
@@ -104,6 +122,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 stop_rx,
                 args.worker.purge_batch,
                 None,
+                args.webhooks.config(),
             ));
             tracing::info!("engram worker running");
             shutdown_signal().await;
@@ -113,6 +132,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Signs a key with the configured secret, as `POST /v3/keys` would.
+fn token(args: &TokenArgs) -> anyhow::Result<String> {
+    let secret = AuthConfig::new(true, args.jwt_secret.clone())?;
+    let secret = secret.secret().expect("auth config with a secret");
+    let blank = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    let (w, p, s) = (
+        blank(&args.workspace),
+        blank(&args.peer),
+        blank(&args.session),
+    );
+    if !args.admin && w.is_none() && p.is_none() && s.is_none() {
+        anyhow::bail!("give --admin or at least one of --workspace, --peer, --session");
+    }
+    if (p.is_some() || s.is_some()) && w.is_none() {
+        anyhow::bail!("--workspace is required when scoping a key to a peer or session");
+    }
+    let exp = match &args.expires_at {
+        None => None,
+        Some(raw) => Some(auth::whole_seconds(
+            engram_core::time::parse(raw).ok_or_else(|| {
+                anyhow::anyhow!("--expires-at: not an ISO-8601 date-time: {raw:?}")
+            })?,
+        )),
+    };
+    let claims = auth::KeyClaims {
+        exp,
+        ad: args.admin.then_some(true),
+        w,
+        p,
+        s,
+        ..auth::KeyClaims::now()
+    };
+    Ok(auth::encode(secret, &claims))
 }
 
 /// Resolves on SIGINT or SIGTERM.

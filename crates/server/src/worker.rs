@@ -10,32 +10,63 @@ use engram_core::queue::{
 };
 use engram_core::search::{EMBED_BACKFILL, EMBED_MESSAGES};
 use engram_core::time::now_micros;
+use engram_core::webhooks::{DELIVERY, Delivery};
 use engram_core::{Embedder, Error, Store};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinSet;
 
 use crate::embedding_jobs;
+use crate::webhooks::WebhookConfig;
 
 const POLL: Duration = Duration::from_secs(1);
+/// Webhook deliveries one worker runs at a time.
+const MAX_DELIVERIES: usize = 16;
 
 /// Runs until `stop` turns true; a job in progress is finished or handed back.
 /// `purge_batch` is the number of rows one purge transaction removes.
 /// `embedder` runs the embedding jobs; a worker without one fails them (they are
-/// retried, so a worker that has the model picks them up).
+/// retried, so a worker that has the model picks them up). `webhooks` signs and
+/// sends webhook deliveries.
 pub async fn run(
     store: Arc<dyn Store>,
     wake: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
     purge_batch: i64,
     embedder: Option<Arc<dyn Embedder>>,
+    webhooks: WebhookConfig,
 ) {
+    let slots = Arc::new(Semaphore::new(MAX_DELIVERIES));
+    let mut deliveries = JoinSet::new();
     while !*stop.borrow() {
+        while deliveries.try_join_next().is_some() {}
         match store.claim_job(now_micros() + LEASE_MICROS).await {
+            Ok(Some(job)) if job.kind == DELIVERY => {
+                // Deliveries wait on other servers; beside the loop, a slow endpoint
+                // never holds back purges.
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    break;
+                };
+                let (store, stop, webhooks) = (store.clone(), stop.clone(), webhooks.clone());
+                deliveries.spawn(async move {
+                    let context = Context {
+                        store: &store,
+                        stop: &stop,
+                        purge_batch,
+                        embedder: None,
+                        webhooks: &webhooks,
+                    };
+                    run_job(&context, job).await;
+                    drop(slot);
+                });
+                continue;
+            }
             Ok(Some(job)) => {
                 let context = Context {
                     store: &store,
                     stop: &stop,
                     purge_batch,
                     embedder: embedder.as_ref(),
+                    webhooks: &webhooks,
                 };
                 run_job(&context, job).await;
                 continue;
@@ -49,6 +80,8 @@ pub async fn run(
             _ = stop.changed() => {}
         }
     }
+    // In-flight deliveries end within their timeout.
+    while deliveries.join_next().await.is_some() {}
 }
 
 enum Outcome {
@@ -64,6 +97,7 @@ struct Context<'a> {
     stop: &'a watch::Receiver<bool>,
     purge_batch: i64,
     embedder: Option<&'a Arc<dyn Embedder>>,
+    webhooks: &'a WebhookConfig,
 }
 
 async fn run_job(cx: &Context<'_>, job: Job) {
@@ -72,6 +106,7 @@ async fn run_job(cx: &Context<'_>, job: Job) {
     let outcome = match job.kind.as_str() {
         PURGE_SESSION => purge_session(store, &job, stop, purge_batch).await,
         PURGE_WORKSPACE => purge_workspace(store, &job, stop, purge_batch).await,
+        DELIVERY => deliver(&job, cx.webhooks).await,
         EMBED_MESSAGES => match embedding_jobs::embed_messages(store, cx.embedder, &job).await {
             Ok(()) => Outcome::Done,
             Err(e) => Outcome::Failed(e),
@@ -166,4 +201,17 @@ async fn purge_workspace(
         store.purge_workspace_step(job, purge, batch, now_micros() + LEASE_MICROS)
     })
     .await
+}
+
+/// One POST to one endpoint; a failure (non-2xx, timeout, refused address) is
+/// retried by the queue's backoff and dead-lettered after the last attempt.
+async fn deliver(job: &Job, config: &WebhookConfig) -> Outcome {
+    let delivery: Delivery = match payload(job) {
+        Ok(d) => d,
+        Err(outcome) => return outcome,
+    };
+    match crate::webhooks::deliver(config, &delivery).await {
+        Ok(()) => Outcome::Done,
+        Err(e) => Outcome::Failed(e),
+    }
 }

@@ -8,9 +8,10 @@ use engram_core::queue::{
 };
 use engram_core::search::embed_unit_key;
 use engram_core::time::{Micros, now_micros};
+use engram_core::webhooks::Event;
 use sqlx::{PgConnection, Row};
 
-use crate::{R, embeddings, queue, sessions};
+use crate::{R, embeddings, queue, sessions, webhooks};
 
 /// Tombstones the live session (locked, so it serializes with writes to it), writes its
 /// receipt and queues its purge, then wakes workers once the transaction commits.
@@ -112,23 +113,31 @@ pub async fn purge_step(
             .execute(&mut *c)
             .await?
             .rows_affected();
-    sqlx::query(
+    let gone = sqlx::query(
         "DELETE FROM sessions WHERE workspace_id = $1 AND id = $2 AND deleted_at IS NOT NULL",
     )
     .bind(workspace_id)
     .bind(session_id)
     .execute(&mut *c)
-    .await?;
-    sqlx::query(
+    .await?
+    .rows_affected();
+    let now = now_micros();
+    let receipt = sqlx::query(
         "UPDATE deletion_receipts SET members_deleted = members_deleted + $3, \
-         finished_at = COALESCE(finished_at, $4) WHERE workspace_id = $1 AND session_id = $2",
+         finished_at = COALESCE(finished_at, $4) WHERE workspace_id = $1 AND session_id = $2 \
+         RETURNING workspace_name, session_name, messages_deleted, members_deleted, requested_at, finished_at",
     )
     .bind(workspace_id)
     .bind(session_id)
     .bind(members as i64)
-    .bind(now_micros())
-    .execute(&mut *c)
+    .bind(now)
+    .fetch_optional(&mut *c)
     .await?;
+    // Only the step that removed the row announces it, so a re-run sends nothing twice.
+    if let (true, Some(r)) = (gone > 0, receipt) {
+        let receipt = receipt_row(&r)?;
+        webhooks::queue_event(c, workspace_id, &Event::session_deleted(&receipt, now)).await?;
+    }
     Ok(true)
 }
 
@@ -143,18 +152,18 @@ pub async fn receipts(c: &mut PgConnection, workspace: &str) -> R<Vec<Receipt>> 
     .bind(workspace)
     .fetch_all(c)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Receipt {
-                workspace_id: r.try_get(0)?,
-                session_id: r.try_get(1)?,
-                messages_deleted: r.try_get(2)?,
-                members_deleted: r.try_get(3)?,
-                requested_at: r.try_get(4)?,
-                finished_at: r.try_get(5)?,
-            })
-        })
-        .collect()
+    rows.iter().map(receipt_row).collect()
+}
+
+fn receipt_row(r: &sqlx::postgres::PgRow) -> R<Receipt> {
+    Ok(Receipt {
+        workspace_id: r.try_get(0)?,
+        session_id: r.try_get(1)?,
+        messages_deleted: r.try_get(2)?,
+        members_deleted: r.try_get(3)?,
+        requested_at: r.try_get(4)?,
+        finished_at: r.try_get(5)?,
+    })
 }
 
 /// One count per `engram_core::queue::VERIFY_CHECKS` entry, in order.

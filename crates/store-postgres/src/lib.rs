@@ -19,6 +19,7 @@ mod rows;
 mod search;
 mod sessions;
 mod store;
+mod webhooks;
 mod workspace_deletion;
 mod workspaces;
 

@@ -7,9 +7,10 @@ use engram_core::queue::{
     purge_workspace_unit_key,
 };
 use engram_core::time::{Micros, now_micros};
+use engram_core::webhooks::Event;
 use sqlx::PgConnection;
 
-use crate::{R, embeddings, queue};
+use crate::{R, embeddings, queue, webhooks};
 
 /// Locks the workspace row first: `FOR UPDATE` conflicts with the key-share lock a
 /// concurrent session insert takes through its foreign key, so no session can appear
@@ -59,18 +60,18 @@ pub async fn purge_step(
 ) -> R<bool> {
     queue::renew(c, job, attempt, lease_until).await?;
     let ws = purge.workspace_id;
-    let deleted_at: Option<Option<i64>> =
-        sqlx::query_scalar("SELECT deleted_at FROM workspaces WHERE id = $1")
+    let row: Option<(String, Option<i64>)> =
+        sqlx::query_as("SELECT name, deleted_at FROM workspaces WHERE id = $1")
             .bind(ws)
             .fetch_optional(&mut *c)
             .await?;
-    match deleted_at {
+    let (name, requested_at) = match row {
         None => return Ok(true),
-        Some(None) => {
+        Some((_, None)) => {
             return Err(Error::Internal(format!("refusing to purge live workspace {ws}")).into());
         }
-        Some(Some(_)) => {}
-    }
+        Some((name, Some(at))) => (name, at),
+    };
     if embeddings::purge_batch(c, ws, None, batch).await? > 0 {
         return Ok(false);
     }
@@ -86,7 +87,15 @@ pub async fn purge_step(
     if removed > 0 {
         return Ok(false);
     }
+    // The endpoints hear of the deletion before they are removed with the rest.
+    webhooks::queue_event(
+        c,
+        ws,
+        &Event::workspace_deleted(&name, requested_at, now_micros()),
+    )
+    .await?;
     for sql in [
+        "DELETE FROM webhook_endpoints WHERE workspace_id = $1",
         "DELETE FROM session_peers WHERE workspace_id = $1",
         "DELETE FROM sessions WHERE workspace_id = $1",
         "DELETE FROM peers WHERE workspace_id = $1",

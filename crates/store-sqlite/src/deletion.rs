@@ -7,10 +7,11 @@ use engram_core::queue::{
 };
 use engram_core::search::embed_unit_key;
 use engram_core::time::{Micros, now_micros};
+use engram_core::webhooks::Event;
 use engram_core::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::{db_err, embeddings, queue, sessions};
+use crate::{db_err, embeddings, queue, sessions, webhooks};
 
 pub fn delete_session(conn: &Connection, workspace: &str, name: &str) -> Result<()> {
     let live = sessions::require(conn, workspace, name)?;
@@ -94,20 +95,50 @@ pub fn purge_step(
         .map_err(db_err)?
         .execute(params![workspace_id, session_id])
         .map_err(db_err)?;
-    conn.prepare_cached(
-        "DELETE FROM sessions WHERE id = ?1 AND workspace_id = ?2 AND deleted_at IS NOT NULL",
-    )
-    .map_err(db_err)?
-    .execute(params![session_id, workspace_id])
-    .map_err(db_err)?;
+    let gone = conn
+        .prepare_cached(
+            "DELETE FROM sessions WHERE id = ?1 AND workspace_id = ?2 AND deleted_at IS NOT NULL",
+        )
+        .map_err(db_err)?
+        .execute(params![session_id, workspace_id])
+        .map_err(db_err)?;
+    let now = now_micros();
     conn.prepare_cached(
         "UPDATE deletion_receipts SET members_deleted = members_deleted + ?3, finished_at = COALESCE(finished_at, ?4) \
          WHERE workspace_id = ?1 AND session_id = ?2",
     )
     .map_err(db_err)?
-    .execute(params![workspace_id, session_id, members as i64, now_micros()])
+    .execute(params![workspace_id, session_id, members as i64, now])
     .map_err(db_err)?;
+    // Only the step that removed the row announces it, so a re-run sends nothing twice.
+    if gone > 0
+        && let Some(receipt) = receipt(conn, purge)?
+    {
+        webhooks::queue_event(conn, workspace_id, &Event::session_deleted(&receipt, now))?;
+    }
     Ok(true)
+}
+
+fn receipt(conn: &Connection, purge: PurgeSession) -> Result<Option<Receipt>> {
+    conn.prepare_cached(
+        "SELECT workspace_name, session_name, messages_deleted, members_deleted, requested_at, finished_at \
+         FROM deletion_receipts WHERE workspace_id = ?1 AND session_id = ?2",
+    )
+    .map_err(db_err)?
+    .query_row(params![purge.workspace_id, purge.session_id], receipt_row)
+    .optional()
+    .map_err(db_err)
+}
+
+fn receipt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Receipt> {
+    Ok(Receipt {
+        workspace_id: r.get(0)?,
+        session_id: r.get(1)?,
+        messages_deleted: r.get(2)?,
+        members_deleted: r.get(3)?,
+        requested_at: r.get(4)?,
+        finished_at: r.get(5)?,
+    })
 }
 
 pub fn receipts(conn: &Connection, workspace: &str) -> Result<Vec<Receipt>> {
@@ -118,19 +149,10 @@ pub fn receipts(conn: &Connection, workspace: &str) -> Result<Vec<Receipt>> {
              (SELECT id FROM workspaces WHERE name = ?1 AND deleted_at IS NULL) ORDER BY requested_at, id",
         )
         .map_err(db_err)?;
-    stmt.query_map([workspace], |r| {
-        Ok(Receipt {
-            workspace_id: r.get(0)?,
-            session_id: r.get(1)?,
-            messages_deleted: r.get(2)?,
-            members_deleted: r.get(3)?,
-            requested_at: r.get(4)?,
-            finished_at: r.get(5)?,
-        })
-    })
-    .map_err(db_err)?
-    .collect::<rusqlite::Result<Vec<_>>>()
-    .map_err(db_err)
+    stmt.query_map([workspace], receipt_row)
+        .map_err(db_err)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(db_err)
 }
 
 /// One count per `engram_core::queue::VERIFY_CHECKS` entry, in order.

@@ -16,6 +16,7 @@ mod rows;
 mod search;
 mod sessions;
 mod store;
+mod webhooks;
 mod workspace_deletion;
 mod workspaces;
 mod writer;

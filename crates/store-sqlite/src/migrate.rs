@@ -8,6 +8,7 @@ use crate::db_err;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_core.sql"),
     include_str!("../migrations/0002_queue.sql"),
+    include_str!("../migrations/0003_webhooks.sql"),
     include_str!("../migrations/0004_search.sql"),
 ];
 

@@ -6,10 +6,11 @@ use engram_core::queue::{
     purge_workspace_unit_key,
 };
 use engram_core::time::{Micros, now_micros};
+use engram_core::webhooks::Event;
 use engram_core::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::{db_err, embeddings, queue, workspaces};
+use crate::{db_err, embeddings, queue, webhooks, workspaces};
 
 pub fn delete_workspace(conn: &Connection, workspace: &str) -> Result<()> {
     let id =
@@ -49,21 +50,21 @@ pub fn purge_step(
 ) -> Result<bool> {
     queue::renew(conn, job, attempt, lease_until)?;
     let ws = purge.workspace_id;
-    let deleted_at: Option<Option<i64>> = conn
-        .prepare_cached("SELECT deleted_at FROM workspaces WHERE id = ?1")
+    let row: Option<(String, Option<i64>)> = conn
+        .prepare_cached("SELECT name, deleted_at FROM workspaces WHERE id = ?1")
         .map_err(db_err)?
-        .query_row([ws], |r| r.get(0))
+        .query_row([ws], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()
         .map_err(db_err)?;
-    match deleted_at {
+    let (name, requested_at) = match row {
         None => return Ok(true),
-        Some(None) => {
+        Some((_, None)) => {
             return Err(Error::Internal(format!(
                 "refusing to purge live workspace {ws}"
             )));
         }
-        Some(Some(_)) => {}
-    }
+        Some((name, Some(at))) => (name, at),
+    };
     if embeddings::purge_batch(conn, ws, None, batch)? > 0 {
         return Ok(false);
     }
@@ -75,7 +76,14 @@ pub fn purge_step(
     if removed > 0 {
         return Ok(false);
     }
+    // The endpoints hear of the deletion before they are removed with the rest.
+    webhooks::queue_event(
+        conn,
+        ws,
+        &Event::workspace_deleted(&name, requested_at, now_micros()),
+    )?;
     for sql in [
+        "DELETE FROM webhook_endpoints WHERE workspace_id = ?1",
         "DELETE FROM session_peers WHERE workspace_id = ?1",
         "DELETE FROM sessions WHERE workspace_id = ?1",
         "DELETE FROM peers WHERE workspace_id = ?1",

@@ -3,10 +3,12 @@
 
 pub mod context;
 pub mod health;
+pub mod keys;
 pub mod lists;
 pub mod messages;
 pub mod peers;
 pub mod queue;
 pub mod search;
 pub mod sessions;
+pub mod webhooks;
 pub mod workspaces;

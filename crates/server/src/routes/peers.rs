@@ -1,7 +1,9 @@
+use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use engram_core::Error;
+use engram_core::auth::{self, Claims};
 use engram_core::filter::Resource;
 use engram_core::model::{Changes, NewPeer, Page, Peer, Session};
 use engram_core::validate::{self, loc};
@@ -21,6 +23,7 @@ type PeerPath = Path<(String, String)>;
     request_body = Object, responses((status = 201, body = Peer), (status = 200, body = Peer)))]
 async fn get_or_create(
     State(app): State<AppState>,
+    Extension(claims): Extension<Claims>,
     Path(workspace_id): Path<String>,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Peer>)> {
@@ -32,10 +35,9 @@ async fn get_or_create(
         configuration: f.object("configuration"),
     };
     f.finish()?;
-    let new = NewPeer {
-        name: name.unwrap_or_default(),
-        changes,
-    };
+    let name = name.unwrap_or_default();
+    auth::may_create_in(&claims, &workspace_id, claims.peer.as_ref(), &name)?;
+    let new = NewPeer { name, changes };
     let (peer, created) = app.store.get_or_create_peer(&workspace_id, new).await?;
     Ok((
         if created {

@@ -1,6 +1,8 @@
+use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use engram_core::auth::{self, Claims};
 use engram_core::filter::Resource;
 use engram_core::model::{Changes, NewSession, Page, Peer, Session, SessionPeerConfig};
 use engram_core::store::MembershipMode;
@@ -22,6 +24,7 @@ type MemberPath = Path<(String, String, String)>;
     request_body = Object, responses((status = 201, body = Session), (status = 200, body = Session)))]
 async fn get_or_create(
     State(app): State<AppState>,
+    Extension(claims): Extension<Claims>,
     Path(workspace_id): Path<String>,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Session>)> {
@@ -38,8 +41,10 @@ async fn get_or_create(
         .unwrap_or_default();
     f.finish()?;
     peer_names(&peers)?;
+    let name = name.unwrap_or_default();
+    auth::may_create_in(&claims, &workspace_id, claims.session.as_ref(), &name)?;
     let new = NewSession {
-        name: name.unwrap_or_default(),
+        name,
         changes,
         peers,
     };
@@ -223,8 +228,12 @@ async fn list_peers(
     responses((status = 200, body = SessionPeerConfig)))]
 async fn get_config(
     State(app): State<AppState>,
+    Extension(claims): Extension<Claims>,
     Path((workspace_id, session_id, peer_id)): MemberPath,
 ) -> ApiResult<Json<SessionPeerConfig>> {
+    if claims.peer.as_ref().is_some_and(|p| *p != peer_id) {
+        return Err(auth::denied(auth::NOT_PERMITTED).into());
+    }
     Ok(Json(
         app.store
             .get_session_peer_config(&workspace_id, &session_id, &peer_id)

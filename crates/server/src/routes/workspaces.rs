@@ -1,6 +1,8 @@
+use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use engram_core::auth::{self, Claims};
 use engram_core::filter::Resource;
 use engram_core::model::{Changes, NewWorkspace, Page, Workspace};
 use utoipa_axum::router::OpenApiRouter;
@@ -16,6 +18,7 @@ use crate::routes::lists::list_query;
     request_body = Object, responses((status = 201, body = Workspace), (status = 200, body = Workspace)))]
 async fn get_or_create(
     State(app): State<AppState>,
+    Extension(claims): Extension<Claims>,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Workspace>)> {
     let mut f = Fields::of(&body.0, true)?;
@@ -23,8 +26,10 @@ async fn get_or_create(
     let metadata = f.metadata("metadata");
     let configuration = f.configuration("configuration");
     f.finish()?;
+    let name = name.unwrap_or_default();
+    auth::may_create_workspace(&claims, &name)?;
     let new = NewWorkspace {
-        name: name.unwrap_or_default(),
+        name,
         metadata,
         configuration,
     };

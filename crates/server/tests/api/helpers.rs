@@ -37,13 +37,39 @@ impl TestApp {
 
     /// With `embedder`, semantic search is on and the workers embed messages.
     pub async fn sqlite_with(embedder: Option<Arc<dyn Embedder>>) -> TestApp {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = engram_store_sqlite::SqliteStore::open(&dir.path().join("engram.db"))
-            .expect("open sqlite");
-        TestApp::start(Arc::new(store), Some(dir), embedder).await
+        TestApp::sqlite_setup(embedder, |s| s).await
     }
 
     pub async fn postgres_with(embedder: Option<Arc<dyn Embedder>>) -> Option<TestApp> {
+        TestApp::postgres_setup(embedder, |s| s).await
+    }
+
+    /// On SQLite, with settings (auth, webhooks, CORS) changed by `configure`.
+    pub async fn sqlite_configured(configure: impl FnOnce(AppState) -> AppState) -> TestApp {
+        TestApp::sqlite_setup(None, configure).await
+    }
+
+    /// On PostgreSQL, with settings changed by `configure`.
+    pub async fn postgres_configured(
+        configure: impl FnOnce(AppState) -> AppState,
+    ) -> Option<TestApp> {
+        TestApp::postgres_setup(None, configure).await
+    }
+
+    async fn sqlite_setup(
+        embedder: Option<Arc<dyn Embedder>>,
+        configure: impl FnOnce(AppState) -> AppState,
+    ) -> TestApp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = engram_store_sqlite::SqliteStore::open(&dir.path().join("engram.db"))
+            .expect("open sqlite");
+        TestApp::start(Arc::new(store), Some(dir), embedder, configure).await
+    }
+
+    async fn postgres_setup(
+        embedder: Option<Arc<dyn Embedder>>,
+        configure: impl FnOnce(AppState) -> AppState,
+    ) -> Option<TestApp> {
         let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -67,7 +93,7 @@ impl TestApp {
         let store = engram_store_postgres::PgStore::connect(&url)
             .await
             .expect("open postgres");
-        let mut app = TestApp::start(Arc::new(store), None, embedder).await;
+        let mut app = TestApp::start(Arc::new(store), None, embedder, configure).await;
         app.db_url = Some(url);
         Some(app)
     }
@@ -76,6 +102,7 @@ impl TestApp {
         store: Arc<dyn Store>,
         dir: Option<tempfile::TempDir>,
         embedder: Option<Arc<dyn Embedder>>,
+        configure: impl FnOnce(AppState) -> AppState,
     ) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
@@ -87,6 +114,7 @@ impl TestApp {
                 .expect("enable embeddings");
             state = state.with_embedder(e.clone());
         }
+        let state = configure(state);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(worker::run(
             store.clone(),
@@ -94,6 +122,7 @@ impl TestApp {
             stop_rx,
             engram_core::queue::PURGE_BATCH,
             embedder,
+            state.webhooks.clone(),
         ));
         let router = build_router(state, 1024 * 1024);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -121,7 +150,21 @@ impl TestApp {
     }
 
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.call_as(None, method, path, body).await
+    }
+
+    /// A request with `Authorization: Bearer <token>` when a token is given.
+    pub async fn call_as(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Reply {
         let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
         if let Some(b) = body {
             req = req.json(&b);
         }

@@ -1,5 +1,7 @@
 //! HTTP tests against the real router over real TCP, on both engines.
 
+mod auth;
+mod auth_cli;
 mod concurrency;
 mod deletion;
 mod faults;
@@ -10,4 +12,5 @@ mod peers;
 mod search;
 mod sessions;
 mod validation;
+mod webhooks;
 mod workspaces;
