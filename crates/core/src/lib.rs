@@ -10,6 +10,7 @@ pub mod filter;
 pub mod filter_sql;
 pub mod ids;
 pub mod model;
+pub mod pocketpaw;
 pub mod queue;
 pub mod store;
 pub mod time;

@@ -22,7 +22,7 @@ pub enum MembershipMode {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: crate::pocketpaw::PocketPawStore + Send + Sync + 'static {
     /// Returns the workspace and whether it was created by this call.
     async fn get_or_create_workspace(&self, new: NewWorkspace) -> Result<(Workspace, bool)>;
     /// Creates the workspace if missing; metadata replaced, configuration merged.

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::config::PocketPawSettings;
 use crate::{input, openapi, routes};
 
 #[derive(Clone)]
@@ -16,6 +17,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Wakes this process's queue workers when a request queued a job.
     pub wake: Arc<tokio::sync::Notify>,
+    pub pocketpaw: Arc<PocketPawSettings>,
 }
 
 impl AppState {
@@ -23,7 +25,16 @@ impl AppState {
         AppState {
             store,
             wake: Arc::new(tokio::sync::Notify::new()),
+            pocketpaw: Arc::new(PocketPawSettings {
+                token: None,
+                workspace: engram_core::pocketpaw::DEFAULT_WORKSPACE.to_string(),
+            }),
         }
+    }
+
+    pub fn with_pocketpaw(mut self, settings: PocketPawSettings) -> AppState {
+        self.pocketpaw = Arc::new(settings);
+        self
     }
 }
 
@@ -39,6 +50,7 @@ pub fn build_router(state: AppState, max_body: usize) -> Router {
         .split_for_parts();
     router
         .merge(openapi::router(api))
+        .merge(routes::pocketpaw::router(&state))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(input::reject_nul_bytes))
         .layer(TraceLayer::new_for_http())

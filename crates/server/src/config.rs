@@ -33,6 +33,8 @@ pub enum Command {
     Queue(QueueArgs),
     /// Apply the database migrations and exit (they also run at every start).
     Migrate(StoreArgs),
+    /// Import sessions from a PocketPaw memory directory.
+    Import(crate::transfer::ImportArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -65,7 +67,26 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub worker: WorkerSettings,
     #[command(flatten)]
+    pub pocketpaw: PocketPawSettings,
+    #[command(flatten)]
     pub store: StoreArgs,
+}
+
+/// The PocketPaw session API (`/api/v1/sessions...`, `/api/sessions...`).
+#[derive(Args, Debug, Clone)]
+pub struct PocketPawSettings {
+    /// PocketPaw's master token: clients must send it as `Authorization: Bearer` or
+    /// `?token=`. Unset, the PocketPaw routes are open, like the Honcho routes without auth.
+    #[arg(
+        long = "pocketpaw-token",
+        env = "ENGRAM_POCKETPAW_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// Workspace holding the PocketPaw sessions (the Honcho API sees them there too).
+    #[arg(long = "pocketpaw-workspace", env = "ENGRAM_POCKETPAW_WORKSPACE",
+          default_value = engram_core::pocketpaw::DEFAULT_WORKSPACE)]
+    pub workspace: String,
 }
 
 #[derive(Args, Debug, Clone)]

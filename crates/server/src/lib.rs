@@ -6,6 +6,7 @@ pub mod error;
 pub mod input;
 pub mod openapi;
 pub mod routes;
+pub mod transfer;
 pub mod worker;
 
 pub use app::{AppState, build_router, serve};

@@ -27,7 +27,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve(args) => {
-            let state = AppState::new(args.store.open().await?);
+            let state = AppState::new(args.store.open().await?).with_pocketpaw(args.pocketpaw);
             let listener = TcpListener::bind(args.bind)
                 .await
                 .map_err(|e| anyhow::anyhow!("ENGRAM_BIND: cannot listen on {}: {e}", args.bind))?;
@@ -93,6 +93,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("store is clean");
             Ok(())
         }
+        Command::Import(args) => args.run().await,
         Command::Worker(args) => {
             let store = args.store.open().await?;
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

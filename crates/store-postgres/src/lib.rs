@@ -10,6 +10,7 @@ mod deletion;
 mod dialect;
 mod messages;
 mod peers;
+mod pocketpaw;
 mod queue;
 mod rows;
 mod sessions;

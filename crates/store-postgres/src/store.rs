@@ -28,7 +28,7 @@ const MAX_ATTEMPTS: u32 = 5;
 const READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
 pub struct PgStore {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
     /// Connected on first use; dropped on error so the next wait reconnects.
     listener: tokio::sync::Mutex<Option<sqlx::postgres::PgListener>>,
 }

@@ -9,6 +9,7 @@ mod dialect;
 mod messages;
 mod migrate;
 mod peers;
+mod pocketpaw;
 mod pool;
 mod queue;
 mod rows;

@@ -24,8 +24,8 @@ use crate::{
 const READERS: usize = 4;
 
 pub struct SqliteStore {
-    writer: Writer,
-    readers: Arc<ReadPool>,
+    pub(crate) writer: Writer,
+    pub(crate) readers: Arc<ReadPool>,
 }
 
 fn open(path: &Path, flags: OpenFlags) -> Result<Connection> {

@@ -6,6 +6,8 @@ pub mod health;
 pub mod lists;
 pub mod messages;
 pub mod peers;
+pub mod pocketpaw;
+mod pocketpaw_export;
 pub mod queue;
 pub mod sessions;
 pub mod workspaces;

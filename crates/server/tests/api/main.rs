@@ -7,6 +7,7 @@ mod filter_parity;
 mod helpers;
 mod messages;
 mod peers;
+mod pocketpaw;
 mod sessions;
 mod validation;
 mod workspaces;
