@@ -33,8 +33,10 @@ pub enum Command {
     Queue(QueueArgs),
     /// Apply the database migrations and exit (they also run at every start).
     Migrate(StoreArgs),
-    /// Import sessions from a PocketPaw memory directory.
+    /// Import sessions: a PocketPaw memory directory, or JSON Lines from `engram export`.
     Import(crate::transfer::ImportArgs),
+    /// Write a workspace, or one session of it, as JSON Lines that `engram import jsonl` reads back.
+    Export(crate::transfer::ExportArgs),
 }
 
 #[derive(Args, Debug, Clone)]

@@ -94,6 +94,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Import(args) => args.run().await,
+        Command::Export(args) => args.run().await,
         Command::Worker(args) => {
             let store = args.store.open().await?;
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

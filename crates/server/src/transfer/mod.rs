@@ -1,5 +1,6 @@
-//! `engram import`: moving existing session stores into engram.
+//! `engram import` and `engram export`: moving session stores into and out of engram.
 
+pub mod jsonl;
 pub mod pocketpaw;
 
 use std::path::PathBuf;
@@ -27,6 +28,44 @@ pub enum ImportSource {
               default_value = engram_core::pocketpaw::DEFAULT_WORKSPACE)]
         workspace: String,
     },
+    /// JSON Lines written by `engram export` (`-` reads standard input).
+    Jsonl { file: PathBuf },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ExportArgs {
+    /// The workspace to write.
+    #[arg(long)]
+    pub workspace: String,
+    /// Only this session of it (with the peers that are its members).
+    #[arg(long)]
+    pub session: Option<String>,
+    /// Output file; standard output when omitted.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+impl ExportArgs {
+    pub async fn run(self) -> anyhow::Result<()> {
+        let store = self.store.open().await?;
+        let session = self.session.as_deref();
+        let (sessions, messages) = match &self.output {
+            Some(path) => {
+                let file = std::fs::File::create(path)
+                    .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+                let mut out = std::io::BufWriter::new(file);
+                jsonl::export(store.as_ref(), &self.workspace, session, &mut out).await?
+            }
+            None => {
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                jsonl::export(store.as_ref(), &self.workspace, session, &mut out).await?
+            }
+        };
+        eprintln!("exported {sessions} session(s), {messages} message(s)");
+        Ok(())
+    }
 }
 
 impl ImportArgs {
@@ -36,6 +75,17 @@ impl ImportArgs {
             ImportSource::Pocketpaw { dir, workspace } => {
                 let report = pocketpaw::import_dir(store.as_ref(), &workspace, &dir).await?;
                 print!("{report}");
+                Ok(())
+            }
+            ImportSource::Jsonl { file } => {
+                let (sessions, messages) = if file.as_os_str() == "-" {
+                    jsonl::import(store.as_ref(), std::io::stdin().lock()).await?
+                } else {
+                    let f = std::fs::File::open(&file)
+                        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", file.display()))?;
+                    jsonl::import(store.as_ref(), std::io::BufReader::new(f)).await?
+                };
+                println!("{sessions} session(s) created, {messages} message(s) imported");
                 Ok(())
             }
         }

@@ -9,5 +9,6 @@ mod messages;
 mod peers;
 mod pocketpaw;
 mod sessions;
+mod transfer;
 mod validation;
 mod workspaces;
