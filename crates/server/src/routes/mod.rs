@@ -7,6 +7,7 @@ pub mod lists;
 pub mod messages;
 pub mod peers;
 pub mod pocketpaw;
+pub mod pocketpaw_auth;
 mod pocketpaw_export;
 pub mod queue;
 pub mod sessions;

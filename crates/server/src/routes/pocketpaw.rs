@@ -2,12 +2,8 @@
 //! over the sessions of the PocketPaw workspace. Wire shapes, defaults and status codes
 //! follow PocketPaw's; a session's id is its safe key, and raw keys name the same one.
 
-use std::collections::HashMap;
-
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Path, State};
+use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use engram_core::model::{ListQuery, PageRequest};
@@ -19,6 +15,7 @@ use serde_json::{Map, Value, json};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::input::{Body, Fields, Params};
+use crate::routes::pocketpaw_auth;
 use crate::routes::pocketpaw_export::{Format, render};
 
 /// v1 bounds as `(default, max)`; the legacy routes keep the default and drop the cap.
@@ -45,40 +42,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/api/memory/session/export", get(export_legacy))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            authorize,
+            pocketpaw_auth::authorize,
         ))
-}
-
-/// The one place PocketPaw callers are authenticated: the master token from `?token=`,
-/// or, only when the query has none, from `Authorization: Bearer`.
-async fn authorize(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(expected) = app.pocketpaw.token.as_deref() else {
-        return next.run(req).await;
-    };
-    let query_token = Query::<HashMap<String, String>>::try_from_uri(req.uri())
-        .ok()
-        .and_then(|Query(q)| q.get("token").cloned());
-    let presented = query_token.or_else(|| {
-        req.headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::to_string)
-    });
-    match presented {
-        Some(token) if same(token.as_bytes(), expected.as_bytes()) => next.run(req).await,
-        // PocketPaw's own body; the error table has no 401 (engram has no auth of its own yet).
-        _ => (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"detail": "Unauthorized"})),
-        )
-            .into_response(),
-    }
-}
-
-/// Compares without stopping at the first difference, so timing does not leak the token.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn not_found() -> ApiError {

@@ -1,5 +1,6 @@
 //! HTTP tests against the real router over real TCP, on both engines.
 
+mod binary;
 mod concurrency;
 mod deletion;
 mod faults;
@@ -8,6 +9,7 @@ mod helpers;
 mod messages;
 mod peers;
 mod pocketpaw;
+mod pocketpaw_import;
 mod sessions;
 mod transfer;
 mod validation;

@@ -1,216 +1,15 @@
 //! The PocketPaw session API against the real `engram` binary, on both engines: every
 //! route and status code of the reference's checklist, the master token, deletion
-//! through the purge pipeline, and `engram import pocketpaw`.
+//! and deletion through the purge pipeline.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use reqwest::{Client, Method, StatusCode};
+use engram_server::routes::pocketpaw_auth::sign;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-const TOKEN: &str = "master-token-123";
-
-/// Where the binary keeps its data: a SQLite directory or a fresh PostgreSQL database.
-pub enum Engine {
-    Sqlite(tempfile::TempDir),
-    Postgres(String),
-}
-
-impl Engine {
-    pub fn sqlite() -> Engine {
-        Engine::Sqlite(tempfile::tempdir().expect("tempdir"))
-    }
-
-    /// `None` when no PostgreSQL is configured for tests.
-    pub async fn postgres() -> Option<Engine> {
-        let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must provide TEST_DATABASE_URL"
-            );
-            eprintln!("SKIPPED: TEST_DATABASE_URL unset, PostgreSQL half not run");
-            return None;
-        };
-        let name = format!("engram_pp_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
-            .await
-            .expect("connect admin");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .expect("create database");
-        let (base, _) = admin_url.rsplit_once('/').expect("database part");
-        Some(Engine::Postgres(format!("{base}/{name}")))
-    }
-
-    /// `engram <args>` on this engine, with no PocketPaw settings from the environment.
-    pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_engram"));
-        cmd.args(args);
-        for var in [
-            "DB_CONNECTION_URI",
-            "ENGRAM_DATA_DIR",
-            "ENGRAM_POCKETPAW_TOKEN",
-            "ENGRAM_POCKETPAW_WORKSPACE",
-            "ENGRAM_BIND",
-        ] {
-            cmd.env_remove(var);
-        }
-        match self {
-            Engine::Sqlite(dir) => cmd.arg("--data-dir").arg(dir.path()),
-            Engine::Postgres(url) => cmd.arg("--database-url").arg(url),
-        };
-        cmd.env("ENGRAM_LOG", "warn");
-        cmd
-    }
-
-    /// Runs `engram import pocketpaw DIR [extra]` and returns its standard output.
-    pub fn import(&self, dir: &Path, extra: &[&str]) -> String {
-        let mut args = vec!["import", "pocketpaw", dir.to_str().expect("utf-8 path")];
-        args.extend_from_slice(extra);
-        let out = self.command(&args).output().expect("run engram import");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "import failed: {stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
-    }
-}
-
-/// A running `engram serve`, killed when dropped.
-pub struct Server {
-    child: Child,
-    base: String,
-    client: Client,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub struct Reply {
-    pub status: StatusCode,
-    pub headers: reqwest::header::HeaderMap,
-    pub text: String,
-    pub body: Value,
-}
-
-impl Server {
-    pub async fn start(engine: &Engine, token: Option<&str>) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let bind = format!("127.0.0.1:{port}");
-        let mut cmd = engine.command(&["serve", "--bind", &bind]);
-        if let Some(t) = token {
-            cmd.env("ENGRAM_POCKETPAW_TOKEN", t);
-        }
-        let child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn engram");
-        let server = Server {
-            child,
-            base: format!("http://{bind}"),
-            client: Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("client"),
-        };
-        for _ in 0..200 {
-            if let Ok(r) = server
-                .client
-                .get(format!("{}/health", server.base))
-                .send()
-                .await
-                && r.status().is_success()
-            {
-                return server;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("engram did not start on {bind}");
-    }
-
-    /// A request carrying the master token as a Bearer header.
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        self.send(method, path, body, Some(TOKEN)).await
-    }
-
-    pub async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        bearer: Option<&str>,
-    ) -> Reply {
-        let mut req = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(t) = bearer {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("request");
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.expect("body");
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply {
-            status,
-            headers,
-            text,
-            body,
-        }
-    }
-
-    pub async fn get(&self, path: &str) -> Reply {
-        self.call(Method::GET, path, None).await
-    }
-
-    /// Adds `(role, content, time)` messages through the Honcho API.
-    pub async fn add(&self, session: &str, items: &[(&str, &str, &str)]) {
-        let messages: Vec<Value> = items
-            .iter()
-            .map(|(p, c, t)| json!({"peer_id": p, "content": c, "created_at": t}))
-            .collect();
-        let r = self
-            .call(
-                Method::POST,
-                &format!("/v3/workspaces/pocketpaw/sessions/{session}/messages"),
-                Some(json!({ "messages": messages })),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    }
-}
-
-/// Runs `async fn(Engine)` once on SQLite and once on PostgreSQL.
-macro_rules! on_both {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            use super::*;
-            #[tokio::test]
-            async fn sqlite() {
-                ($body)(Engine::sqlite()).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                if let Some(engine) = Engine::postgres().await {
-                    ($body)(engine).await;
-                }
-            }
-        }
-    };
-}
+use crate::binary::{Engine, Server, TOKEN};
+use crate::on_both;
 
 fn ids(list: &Value) -> Vec<String> {
     list["sessions"]
@@ -289,6 +88,48 @@ on_both!(token_guards_every_route, |engine: Engine| async move {
         )
         .await;
     assert_eq!(bad_query.status, StatusCode::UNAUTHORIZED);
+    // PocketPaw's session tokens, keyed by the master token: header, query or cookie.
+    let future = (chrono::Utc::now().timestamp() + 3600).to_string();
+    let session = format!("{future}:{}", sign(&future, TOKEN));
+    let expired = format!("1000:{}", sign("1000", TOKEN));
+    let forged = format!("{future}:{}", sign(&future, "another-master"));
+    assert_eq!(
+        s.send(Method::GET, "/api/v1/sessions", None, Some(&session))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    for bad in [&expired, &forged] {
+        let r = s
+            .send(Method::GET, "/api/v1/sessions", None, Some(bad))
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let by_query = s
+        .send(
+            Method::GET,
+            &format!("/api/sessions?token={session}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(by_query.status, StatusCode::OK);
+    let cookie = |value: &str| {
+        s.client
+            .get(format!("{}/api/v1/sessions", s.base))
+            .header("cookie", format!("theme=dark; pocketpaw_session={value}"))
+            .send()
+    };
+    assert_eq!(cookie(&session).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        cookie(&expired).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // The cookie holds session tokens only, never the master token itself.
+    assert_eq!(
+        cookie(TOKEN).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
     // The Honcho API is not behind the PocketPaw token.
     let honcho = s.send(Method::GET, "/health", None, None).await;
     assert_eq!(honcho.status, StatusCode::OK);
@@ -620,200 +461,4 @@ on_both!(rename_export_and_delete, |engine: Engine| async move {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the purge of the deleted session did not complete");
-});
-
-/// A PocketPaw memory directory: three sessions in the index, a renamed one, a
-/// corrupt session file, an empty one, and files PocketPaw itself skips.
-fn pocketpaw_dir(corrupt_index: bool) -> tempfile::TempDir {
-    let root = tempfile::tempdir().expect("tempdir");
-    let sessions: PathBuf = root.path().join("sessions");
-    std::fs::create_dir_all(&sessions).expect("mkdir");
-    let write = |name: &str, value: Value| {
-        std::fs::write(
-            sessions.join(name),
-            serde_json::to_string_pretty(&value).expect("json"),
-        )
-        .expect("write")
-    };
-    let msg = |role: &str, content: &str, ts: &str| {
-        json!({"id": uuid::Uuid::new_v4().to_string(), "role": role, "content": content,
-               "timestamp": ts, "metadata": {}})
-    };
-    write(
-        "websocket_3f2c.json",
-        json!([
-            msg(
-                "user",
-                "Plan my trip to Lisbon",
-                "2026-02-20T10:00:00.123456"
-            ),
-            msg("assistant", "Sure, when?", "2026-02-20T10:00:04"),
-        ]),
-    );
-    write(
-        "telegram_42_topic_7.json",
-        json!([
-            msg("user", "  \n ", "2026-02-18T08:00:00"),
-            msg("user", "Weekly report", "2026-02-18T08:00:01"),
-            msg("assistant", "Here it is", "2026-02-18T08:00:09"),
-        ]),
-    );
-    write(
-        "google_chat_spaces_x.json",
-        json!([msg("assistant", "Reminder: standup", "2026-02-22T07:30:00")]),
-    );
-    std::fs::write(
-        sessions.join("broken_one.json"),
-        "[{\"role\": \"user\", \"cont",
-    )
-    .unwrap();
-    write("empty_one.json", json!([]));
-    write(
-        "websocket_3f2c_compaction.json",
-        json!({"watermark": 2, "summary": "s"}),
-    );
-    write(
-        "_aliases.json",
-        json!({"telegram:42": "telegram:42:topic:7"}),
-    );
-    if corrupt_index {
-        std::fs::write(sessions.join("_index.json"), "{ not json").unwrap();
-    } else {
-        write(
-            "_index.json",
-            json!({
-                "websocket_3f2c": {"title": "Plan my trip to Lisbon", "channel": "websocket",
-                    "created": "2026-02-20T10:00:00.123456", "last_activity": "2026-02-20T10:00:04",
-                    "message_count": 2, "preview": "Sure, when?"},
-                "telegram_42_topic_7": {"title": "Reports", "user_title": "Reports",
-                    "channel": "telegram", "created": "2026-02-18T08:00:00",
-                    "last_activity": "2026-02-18T08:00:09", "message_count": 3, "preview": "Here it is"},
-                "google_chat_spaces_x": {"title": "New Chat", "channel": "google_chat",
-                    "created": "2026-02-22T07:30:00", "last_activity": "2026-02-22T07:30:00",
-                    "message_count": 1, "preview": "Reminder: standup"}
-            }),
-        );
-    }
-    root
-}
-
-on_both!(import_pocketpaw_directory, |engine: Engine| async move {
-    let dir = pocketpaw_dir(false);
-    let first = engine.import(dir.path(), &[]);
-    assert!(
-        first.contains("skipped broken_one.json: invalid JSON"),
-        "{first}"
-    );
-    assert!(
-        first.contains("3 session(s) imported, 6 message(s); 0 already present; 1 file(s) skipped"),
-        "{first}"
-    );
-    let again = engine.import(dir.path(), &[]);
-    assert!(
-        again.contains("0 session(s) imported, 0 message(s); 3 already present"),
-        "{again}"
-    );
-    // Corrupt index: same sessions, titles and channels derived as PocketPaw rebuilds them.
-    let rebuilt = pocketpaw_dir(true);
-    let out = engine.import(rebuilt.path(), &["--pocketpaw-workspace", "rebuilt"]);
-    assert!(
-        out.contains("skipped _index.json: not a JSON object"),
-        "{out}"
-    );
-    assert!(out.contains("skipped broken_one.json"), "{out}");
-    assert!(out.contains("3 session(s) imported"), "{out}");
-
-    let s = Server::start(&engine, Some(TOKEN)).await;
-    let list = s.get("/api/v1/sessions").await;
-    assert_eq!(
-        list.body,
-        json!({"sessions": [
-            {"id": "google_chat_spaces_x", "title": "New Chat", "channel": "google_chat",
-             "last_activity": "2026-02-22T07:30:00Z", "message_count": 1},
-            {"id": "websocket_3f2c", "title": "Plan my trip to Lisbon", "channel": "websocket",
-             "last_activity": "2026-02-20T10:00:04Z", "message_count": 2},
-            {"id": "telegram_42_topic_7", "title": "Reports", "channel": "telegram",
-             "last_activity": "2026-02-18T08:00:09Z", "message_count": 3},
-        ], "total": 3})
-    );
-    let legacy = s.get("/api/sessions").await;
-    assert_eq!(legacy.body["sessions"][2]["user_title"], "Reports");
-    assert_eq!(
-        legacy.body["sessions"][2]["created"],
-        "2026-02-18T08:00:00Z"
-    );
-    assert_eq!(
-        s.get("/api/v1/sessions/websocket:3f2c/history").await.body,
-        json!([
-            {"role": "user", "content": "Plan my trip to Lisbon", "timestamp": "2026-02-20T10:00:00.123456Z"},
-            {"role": "assistant", "content": "Sure, when?", "timestamp": "2026-02-20T10:00:04Z"},
-        ])
-    );
-    let found = s.get("/api/v1/sessions/search?q=report").await;
-    assert_eq!(found.body["sessions"][0]["match"], "Weekly report");
-    let rebuilt = s
-        .call(
-            Method::POST,
-            "/v3/workspaces/rebuilt/sessions/list",
-            Some(json!({})),
-        )
-        .await;
-    let mut seen: Vec<(String, Value, Value)> = rebuilt.body["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|x| {
-            let m = &x["metadata"];
-            (
-                x["id"].as_str().unwrap().to_string(),
-                m["title"].clone(),
-                m["channel"].clone(),
-            )
-        })
-        .collect();
-    seen.sort_by(|a, b| a.0.cmp(&b.0));
-    assert_eq!(
-        seen,
-        [
-            (
-                "google_chat_spaces_x".to_string(),
-                json!("New Chat"),
-                json!("google")
-            ),
-            (
-                "telegram_42_topic_7".to_string(),
-                json!("Weekly report"),
-                json!("telegram")
-            ),
-            (
-                "websocket_3f2c".to_string(),
-                json!("Plan my trip to Lisbon"),
-                json!("websocket")
-            ),
-        ]
-    );
-    drop(s);
-
-    // A session that grew in PocketPaw since the last import receives only its new messages.
-    let file = dir.path().join("sessions/websocket_3f2c.json");
-    let mut items: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    items
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"id": "n", "role": "user", "content": "May",
-        "timestamp": "2026-02-23T12:00:00", "metadata": {}}));
-    std::fs::write(&file, items.to_string()).unwrap();
-    let grown = engine.import(dir.path(), &[]);
-    assert!(
-        grown.contains("imported websocket_3f2c: 1 message(s) (appended)"),
-        "{grown}"
-    );
-    assert!(
-        grown.contains("1 session(s) imported, 1 message(s); 2 already present"),
-        "{grown}"
-    );
-    let s = Server::start(&engine, None).await;
-    let list = s.get("/api/v1/sessions").await;
-    assert_eq!(list.body["sessions"][0]["id"], "websocket_3f2c");
-    assert_eq!(list.body["sessions"][0]["message_count"], 3);
 });

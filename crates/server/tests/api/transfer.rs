@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::pocketpaw::{Engine, Server};
+use crate::binary::{Engine, Server};
 
 /// Workspace data through the Honcho API plus a PocketPaw rename.
 async fn seed(s: &Server) {
