@@ -34,8 +34,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/api/sessions/search", get(search_legacy))
         .route("/api/v1/sessions/{id}/history", get(history_v1))
         .route("/api/memory/session", get(history_legacy))
-        .route("/api/v1/sessions/{id}/title", post(title_v1))
-        .route("/api/sessions/{id}/title", post(title_legacy))
+        // PocketPaw's docs describe rename as PUT while its code serves POST; both work here.
+        .route("/api/v1/sessions/{id}/title", post(title_v1).put(title_v1))
+        .route(
+            "/api/sessions/{id}/title",
+            post(title_legacy).put(title_legacy),
+        )
         .route("/api/v1/sessions/{id}", delete(remove))
         .route("/api/sessions/{id}", delete(remove))
         .route("/api/v1/sessions/{id}/export", get(export_v1))
@@ -194,13 +198,18 @@ async fn title_v1(
     Path(id): Path<String>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let mut fields = Fields::of(&body.0, true)?;
-    let title = fields.optional_string("title");
-    fields.finish()?;
+    // Only an object body gets this far; `null` is a wrong type, not a missing title.
+    Fields::of(&body.0, true)?;
+    let empty = Map::new();
+    let map = body.0.as_ref().and_then(Value::as_object).unwrap_or(&empty);
     let at = loc(&["body", "title"]);
-    let Some(title) = title else {
-        let input = body.0.clone().unwrap_or_default();
-        return Err(engram_core::validate::missing(at, &input).into());
+    let title = match map.get("title") {
+        Some(Value::String(t)) => t,
+        Some(other) => return Err(engram_core::validate::string_type(at, other).into()),
+        None => {
+            let input = Value::Object(map.clone());
+            return Err(engram_core::validate::missing(at, &input).into());
+        }
     };
     let chars = title.chars().count();
     if chars < 1 {
@@ -223,7 +232,7 @@ async fn title_v1(
         .with_ctx(json!({"max_length": TITLE_MAX}))
         .into());
     }
-    rename(&app, &id, &title).await
+    rename(&app, &id, title).await
 }
 
 /// Legacy rename: the title is trimmed and must not be empty; no maximum.

@@ -304,7 +304,23 @@ on_both!(rename_export_and_delete, |engine: Engine| async move {
         )
         .await;
     assert_eq!(absent.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(absent.body["detail"][0]["type"], "missing");
+    assert_eq!(
+        absent.body,
+        json!({"detail": [{"type": "missing", "loc": ["body", "title"], "msg": "Field required", "input": {}}]})
+    );
+    let null = s
+        .call(
+            Method::POST,
+            "/api/v1/sessions/websocket_a/title",
+            title(Value::Null),
+        )
+        .await;
+    assert_eq!(null.body["detail"][0]["type"], "string_type");
+    let not_json = s
+        .raw_post("/api/v1/sessions/websocket_a/title", "{oops")
+        .await;
+    assert_eq!(not_json.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(not_json.body["detail"][0]["type"], "json_invalid");
     let listed = s.get("/api/sessions").await;
     let renamed = &listed.body["sessions"][1];
     assert_eq!(
@@ -324,6 +340,14 @@ on_both!(rename_export_and_delete, |engine: Engine| async move {
         s.get("/api/v1/sessions").await.body["sessions"][0]["title"],
         "Tg"
     );
+    let by_put = s
+        .call(
+            Method::PUT,
+            "/api/v1/sessions/telegram_1/title",
+            title(json!("Tg")),
+        )
+        .await;
+    assert_eq!(by_put.body, json!({"status": "ok"}));
     let blank = s
         .call(
             Method::POST,
