@@ -102,24 +102,47 @@ pub struct Reply {
 }
 
 impl Server {
+    /// Starts `engram serve` on a port the server picks itself (no race for a free
+    /// port between parallel tests) and waits until `/health` answers.
     pub async fn start(engine: &Engine, token: Option<&str>) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let bind = format!("127.0.0.1:{port}");
-        let mut cmd = engine.command(&["serve", "--bind", &bind]);
+        let mut cmd = engine.command(&["serve", "--bind", "127.0.0.1:0"]);
+        cmd.env("ENGRAM_LOG", "info").env("NO_COLOR", "1");
         if let Some(t) = token {
             cmd.env("ENGRAM_POCKETPAW_TOKEN", t);
         }
-        let child = cmd
-            .stdout(Stdio::null())
+        let mut child = cmd
+            .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn engram");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads the listening address from the start-up log, then keeps draining the
+        // pipe so the server never blocks on a full one.
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if line.contains("engram listening")
+                    && let Some(at) = line.find("127.0.0.1:")
+                {
+                    let port: String = line[at + 10..]
+                        .chars()
+                        .take_while(char::is_ascii_digit)
+                        .collect();
+                    let _ = tx.send(port);
+                }
+            }
+        });
+        let port = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(30)))
+            .await
+            .expect("join")
+            .expect("engram did not report its address");
         let server = Server {
             child,
-            base: format!("http://{bind}"),
+            base: format!("http://127.0.0.1:{port}"),
             client: Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
@@ -137,7 +160,7 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("engram did not start on {bind}");
+        panic!("engram did not answer on {}", server.base);
     }
 
     /// A request carrying the master token as a Bearer header.
