@@ -480,6 +480,11 @@ on_both!(rename_export_and_delete, |engine: Engine| async move {
     for _ in 0..200 {
         let status = s.get("/v3/workspaces/pocketpaw/queue/status").await;
         if status.body["deletions"]["completed"] == 1 {
+            // Nothing of the deleted session is left anywhere in the store.
+            let verify = engine.command(&["verify"]).output().expect("verify");
+            let report = String::from_utf8_lossy(&verify.stdout);
+            assert!(verify.status.success(), "{report}");
+            assert!(report.contains("store is clean"), "{report}");
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
