@@ -76,6 +76,17 @@ async fn list(c: &mut PgConnection, workspace: &str, limit: i64) -> R<(Vec<Sessi
     Ok((items, total))
 }
 
+/// Whether the server has the built-in `pg_c_utf8` collation (PostgreSQL 17 and later),
+/// whose `lower` folds every Unicode letter as PocketPaw's search (Python's `str.lower`)
+/// does, whatever the database's own locale; older servers fold by that locale.
+async fn unicode_lower(c: &mut PgConnection) -> R<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'pg_c_utf8')",
+    )
+    .fetch_one(&mut *c)
+    .await?)
+}
+
 async fn search(
     c: &mut PgConnection,
     workspace: &str,
@@ -85,12 +96,19 @@ async fn search(
     let Some(ws_id) = workspaces::id_of(c, workspace).await? else {
         return Ok(vec![]);
     };
-    let hit = ", (SELECT m.seq_in_session FROM messages m WHERE m.workspace_id = s.workspace_id \
-               AND m.session_id = s.id AND strpos(lower(m.content), $3) > 0 \
-               ORDER BY m.seq_in_session LIMIT 1) AS hit";
+    let lower = if unicode_lower(c).await? {
+        "lower(m.content COLLATE pg_c_utf8)"
+    } else {
+        "lower(m.content)"
+    };
+    let hit = format!(
+        ", (SELECT m.seq_in_session FROM messages m WHERE m.workspace_id = s.workspace_id \
+           AND m.session_id = s.id AND strpos({lower}, $3) > 0 \
+           ORDER BY m.seq_in_session LIMIT 1) AS hit"
+    );
     let inner = format!(
         "SELECT * FROM ({}) r WHERE hit IS NOT NULL ORDER BY last_activity DESC, id DESC LIMIT $2",
-        ranked(hit)
+        ranked(&hit)
     );
     let extra = format!(
         ", (SELECT substr(h.content, 1, {MATCH_CHARS}) FROM messages h WHERE h.workspace_id = $1 \

@@ -7,11 +7,23 @@ use engram_core::pocketpaw::{
     ImportOutcome, ImportedSession, MATCH_CHARS, PREVIEW_CHARS, PocketPawStore, SearchHit,
     SessionRow,
 };
+use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::rows::{self, MESSAGE_COLS, json_text};
 use crate::store::SqliteStore;
 use crate::{db_err, messages, sessions, workspaces};
+
+/// Registers `engram_lower`: Unicode lower-casing as PocketPaw's search does it (Python's
+/// `str.lower`), where SQLite's `lower` folds ASCII letters only.
+pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+    conn.create_scalar_function(
+        "engram_lower",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| Ok(ctx.get_raw(0).as_str_or_null()?.map(str::to_lowercase)),
+    )
+}
 
 /// The whitespace `trim` strips when deciding whether a user message is blank.
 const BLANK: &str = "' ' || char(9, 10, 11, 12, 13)";
@@ -84,7 +96,7 @@ fn search(conn: &Connection, workspace: &str, needle: &str, limit: i64) -> Resul
     // The first matching message of each session, found by one correlated lookup per
     // session that stops at its first hit; sessions without one drop out before paging.
     let hit = ", (SELECT m.seq_in_session FROM messages m WHERE m.workspace_id = s.workspace_id \
-               AND m.session_id = s.id AND instr(lower(m.content), ?3) > 0 \
+               AND m.session_id = s.id AND instr(engram_lower(m.content), ?3) > 0 \
                ORDER BY m.seq_in_session LIMIT 1) AS hit";
     let inner = format!(
         "SELECT * FROM ({}) WHERE hit IS NOT NULL ORDER BY last_activity DESC, id DESC LIMIT ?2",

@@ -157,6 +157,18 @@ pub async fn check_pocketpaw_list_and_search(store: Arc<dyn Store>) {
             .unwrap()
             .is_empty()
     );
+    // Case folding covers every letter, as Python's `str.lower` does.
+    let umlauts = vec![timed("user", "Ärger im BÜRO", "2025-12-01T00:00:00Z")];
+    store
+        .import_session("pp", imported("umlauts", Json::new(), umlauts))
+        .await
+        .unwrap();
+    for needle in ["ärger", "büro", "im bü"] {
+        let hits = store.pp_search("pp", needle, 10).await.unwrap();
+        let names: Vec<&str> = hits.iter().map(|h| h.session.name.as_str()).collect();
+        assert_eq!(names, ["umlauts"], "{needle}");
+    }
+    store.delete_session("pp", "umlauts").await.unwrap();
     assert!(
         store
             .pp_search("elsewhere", "needle", 10)
