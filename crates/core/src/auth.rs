@@ -51,6 +51,10 @@ pub enum Access {
     /// As `Session`, plus read access for keys of peers that are active members of
     /// the session. Never declared on a route that changes anything.
     SessionMemberRead,
+    /// PocketPaw's session routes: checked by their own layer, which accepts PocketPaw's
+    /// tokens and engram keys allowed on the PocketPaw workspace (as `Workspace`, with
+    /// that workspace as the target).
+    PocketPaw,
 }
 
 /// The scope values a request's path names.
@@ -93,7 +97,7 @@ pub fn authorize(claims: &Claims, access: Access, target: &Target) -> Result<Ver
         Access::Public => return Ok(Verdict::Allow),
         Access::Admin => return Err(denied(NEEDS_ADMIN)),
         Access::SelfAuthorizing => return Ok(Verdict::Allow),
-        Access::Workspace => (None, None, false),
+        Access::Workspace | Access::PocketPaw => (None, None, false),
         Access::Peer => (target.peer, None, false),
         Access::Session => (None, target.session, false),
         Access::SessionMemberRead => (None, target.session, true),

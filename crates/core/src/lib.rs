@@ -11,6 +11,7 @@ pub mod filter;
 pub mod filter_sql;
 pub mod ids;
 pub mod model;
+pub mod pocketpaw;
 pub mod queue;
 pub mod search;
 pub mod store;

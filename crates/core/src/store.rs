@@ -24,7 +24,13 @@ pub enum MembershipMode {
 
 #[async_trait]
 pub trait Store:
-    SearchStore + crate::auth::MembershipStore + crate::webhooks::WebhookStore + Send + Sync + 'static
+    SearchStore
+    + crate::auth::MembershipStore
+    + crate::webhooks::WebhookStore
+    + crate::pocketpaw::PocketPawStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Returns the workspace and whether it was created by this call.
     async fn get_or_create_workspace(&self, new: NewWorkspace) -> Result<(Workspace, bool)>;

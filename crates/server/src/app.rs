@@ -12,6 +12,7 @@ use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::{self, AuthConfig};
+use crate::config::PocketPawSettings;
 use crate::webhooks::WebhookConfig;
 use crate::{input, openapi, routes};
 
@@ -26,6 +27,7 @@ pub struct AppState {
     pub webhooks: WebhookConfig,
     /// Origins allowed to call the API from a browser; none means no CORS headers.
     pub cors_origins: Vec<HeaderValue>,
+    pub pocketpaw: Arc<PocketPawSettings>,
 }
 
 impl AppState {
@@ -38,7 +40,16 @@ impl AppState {
             auth: AuthConfig::off(),
             webhooks: WebhookConfig::default(),
             cors_origins: vec![],
+            pocketpaw: Arc::new(PocketPawSettings {
+                token: None,
+                workspace: engram_core::pocketpaw::DEFAULT_WORKSPACE.to_string(),
+            }),
         }
+    }
+
+    pub fn with_pocketpaw(mut self, settings: PocketPawSettings) -> AppState {
+        self.pocketpaw = Arc::new(settings);
+        self
     }
 
     /// Turns semantic search on; the database must already use this embedder's model
@@ -65,6 +76,7 @@ pub fn build_router(state: AppState, max_body: usize) -> Router {
     let cors = cors(&state.cors_origins);
     router
         .merge(openapi::router(api))
+        .merge(routes::pocketpaw::router(&state))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::layer,

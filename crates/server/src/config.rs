@@ -38,6 +38,10 @@ pub enum Command {
     Queue(QueueArgs),
     /// Apply the database migrations and exit (they also run at every start).
     Migrate(StoreArgs),
+    /// Import sessions: a PocketPaw memory directory, or JSON Lines from `engram export`.
+    Import(crate::transfer::ImportArgs),
+    /// Write a workspace, or one session of it, as JSON Lines that `engram import jsonl` reads back.
+    Export(crate::transfer::ExportArgs),
     /// Print an API key signed with AUTH_JWT_SECRET (for bootstrapping: mint the
     /// first admin key here, the rest through `POST /v3/keys`).
     Token(TokenArgs),
@@ -146,7 +150,26 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub worker: WorkerSettings,
     #[command(flatten)]
+    pub pocketpaw: PocketPawSettings,
+    #[command(flatten)]
     pub store: StoreArgs,
+}
+
+/// The PocketPaw session API (`/api/v1/sessions...`, `/api/sessions...`).
+#[derive(Args, Debug, Clone)]
+pub struct PocketPawSettings {
+    /// PocketPaw's master token: clients must send it as `Authorization: Bearer` or
+    /// `?token=`. Unset, the PocketPaw routes are open, like the Honcho routes without auth.
+    #[arg(
+        long = "pocketpaw-token",
+        env = "ENGRAM_POCKETPAW_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// Workspace holding the PocketPaw sessions (the Honcho API sees them there too).
+    #[arg(long = "pocketpaw-workspace", env = "ENGRAM_POCKETPAW_WORKSPACE",
+          default_value = engram_core::pocketpaw::DEFAULT_WORKSPACE)]
+    pub workspace: String,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -39,7 +39,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 webhooks: args.webhooks.config(),
                 cors_origins,
                 ..AppState::new(args.store.open().await?)
-            };
+            }
+            .with_pocketpaw(args.pocketpaw);
             if !state.auth.enabled() {
                 tracing::warn!(
                     "authentication is off (AUTH_USE_AUTH): every request acts as admin"
@@ -112,6 +113,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("store is clean");
             Ok(())
         }
+        Command::Import(args) => args.run().await,
+        Command::Export(args) => args.run().await,
         Command::Worker(args) => {
             let store = args.store.open().await?;
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

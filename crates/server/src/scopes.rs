@@ -69,6 +69,21 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "webhooks", Workspace),
     ("DELETE", "webhooks/{endpoint_id}", Workspace),
     ("GET", "webhooks/test", Workspace),
+    ("GET", "/api/v1/sessions", PocketPaw),
+    ("GET", "/api/sessions", PocketPaw),
+    ("GET", "/api/memory/sessions", PocketPaw),
+    ("GET", "/api/v1/sessions/search", PocketPaw),
+    ("GET", "/api/sessions/search", PocketPaw),
+    ("GET", "/api/v1/sessions/{id}/history", PocketPaw),
+    ("GET", "/api/memory/session", PocketPaw),
+    ("POST", "/api/v1/sessions/{id}/title", PocketPaw),
+    ("PUT", "/api/v1/sessions/{id}/title", PocketPaw),
+    ("POST", "/api/sessions/{id}/title", PocketPaw),
+    ("PUT", "/api/sessions/{id}/title", PocketPaw),
+    ("DELETE", "/api/v1/sessions/{id}", PocketPaw),
+    ("DELETE", "/api/sessions/{id}", PocketPaw),
+    ("GET", "/api/v1/sessions/{id}/export", PocketPaw),
+    ("GET", "/api/memory/session/export", PocketPaw),
 ];
 
 /// The declared rule of a routed path template, if any.

@@ -14,6 +14,7 @@ mod dialect;
 mod embeddings;
 mod messages;
 mod peers;
+mod pocketpaw;
 mod queue;
 mod rows;
 mod search;

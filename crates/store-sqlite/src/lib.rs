@@ -10,6 +10,7 @@ mod embeddings;
 mod messages;
 mod migrate;
 mod peers;
+mod pocketpaw;
 mod pool;
 mod queue;
 mod rows;

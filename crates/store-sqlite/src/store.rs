@@ -37,6 +37,7 @@ fn open(path: &Path, flags: OpenFlags) -> Result<Connection> {
          PRAGMA busy_timeout = 10000; PRAGMA secure_delete = ON; PRAGMA cache_size = -16000;",
     )
     .map_err(db_err)?;
+    crate::pocketpaw::register_functions(&conn).map_err(db_err)?;
     Ok(conn)
 }
 

@@ -18,6 +18,8 @@ mod filters;
 mod members;
 #[path = "store/messages.rs"]
 mod messages;
+#[path = "store/pocketpaw.rs"]
+mod pocketpaw;
 #[path = "store/queue.rs"]
 mod queue;
 #[path = "store/resources.rs"]
@@ -73,4 +75,6 @@ on_both_engines! {
     queue::purge_session,
     queue::purge_resumes,
     queue::purge_refuses_live_session,
+    pocketpaw::pocketpaw_import,
+    pocketpaw::pocketpaw_list_and_search,
 }

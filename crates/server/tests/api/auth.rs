@@ -101,6 +101,7 @@ fn expected(access: Access, who: Who, path: &str) -> Result<(), &'static str> {
         Access::SessionMemberRead => {
             who == Workspace || (has("session_id") && matches!(who, Session | Peer))
         }
+        Access::PocketPaw => unreachable!("PocketPaw routes are not in the API description"),
     };
     match (allowed, who, access) {
         (true, ..) => Ok(()),

@@ -2,6 +2,7 @@
 
 mod auth;
 mod auth_cli;
+mod binary;
 mod concurrency;
 mod deletion;
 mod faults;
@@ -9,8 +10,11 @@ mod filter_parity;
 mod helpers;
 mod messages;
 mod peers;
+mod pocketpaw;
+mod pocketpaw_import;
 mod search;
 mod sessions;
+mod transfer;
 mod validation;
 mod webhooks;
 mod workspaces;

@@ -1,0 +1,93 @@
+//! `engram import` and `engram export`: moving session stores into and out of engram.
+
+pub mod jsonl;
+pub mod pocketpaw;
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use crate::config::StoreArgs;
+
+#[derive(Args, Debug, Clone)]
+pub struct ImportArgs {
+    #[command(subcommand)]
+    pub source: ImportSource,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum ImportSource {
+    /// A PocketPaw memory directory (the one holding `sessions/`, or `sessions/` itself).
+    /// Safe to re-run: sessions already present only receive the messages they lack.
+    Pocketpaw {
+        dir: PathBuf,
+        /// Workspace receiving the sessions.
+        #[arg(long = "pocketpaw-workspace", env = "ENGRAM_POCKETPAW_WORKSPACE",
+              default_value = engram_core::pocketpaw::DEFAULT_WORKSPACE)]
+        workspace: String,
+    },
+    /// JSON Lines written by `engram export` (`-` reads standard input).
+    Jsonl { file: PathBuf },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ExportArgs {
+    /// The workspace to write.
+    #[arg(long)]
+    pub workspace: String,
+    /// Only this session of it (with the peers that are its members).
+    #[arg(long)]
+    pub session: Option<String>,
+    /// Output file; standard output when omitted.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+impl ExportArgs {
+    pub async fn run(self) -> anyhow::Result<()> {
+        let store = self.store.open().await?;
+        let session = self.session.as_deref();
+        let (sessions, messages) = match &self.output {
+            Some(path) => {
+                let file = std::fs::File::create(path)
+                    .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+                let mut out = std::io::BufWriter::new(file);
+                jsonl::export(store.as_ref(), &self.workspace, session, &mut out).await?
+            }
+            None => {
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                jsonl::export(store.as_ref(), &self.workspace, session, &mut out).await?
+            }
+        };
+        eprintln!("exported {sessions} session(s), {messages} message(s)");
+        Ok(())
+    }
+}
+
+impl ImportArgs {
+    pub async fn run(self) -> anyhow::Result<()> {
+        let store = self.store.open().await?;
+        match self.source {
+            ImportSource::Pocketpaw { dir, workspace } => {
+                let report = pocketpaw::import_dir(store.as_ref(), &workspace, &dir).await?;
+                print!("{report}");
+                Ok(())
+            }
+            ImportSource::Jsonl { file } => {
+                let (sessions, messages) = if file.as_os_str() == "-" {
+                    jsonl::import(store.as_ref(), std::io::stdin().lock()).await?
+                } else {
+                    let f = std::fs::File::open(&file)
+                        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", file.display()))?;
+                    jsonl::import(store.as_ref(), std::io::BufReader::new(f)).await?
+                };
+                println!("{sessions} session(s) created, {messages} message(s) imported");
+                Ok(())
+            }
+        }
+    }
+}
