@@ -76,6 +76,33 @@ pub fn keyword_match(query: &str) -> KeywordMatch {
     }
 }
 
+/// Substring matches the full-text index cannot narrow look only at this many of the
+/// workspace's newest messages, so a query never scans a whole large workspace.
+pub const SUBSTRING_WINDOW: i64 = 20_000;
+
+/// The words a message must contain whole for it to contain `query` as a substring:
+/// every word of the query except a first or last one that may be cut off. `None`
+/// when there is none, and the substring match cannot use the index.
+pub fn substring_words(query: &str) -> Option<Vec<String>> {
+    let chars: Vec<char> = query.chars().collect();
+    let mut words = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_alphanumeric() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && chars[i].is_alphanumeric() {
+            i += 1;
+        }
+        if start > 0 && i < chars.len() {
+            words.push(chars[start..i].iter().collect::<String>());
+        }
+    }
+    (!words.is_empty()).then_some(words)
+}
+
 /// Fuses ranked candidate lists by reciprocal rank (1-based ranks, k = 60). Ties keep
 /// the order in which items were first seen, earlier lists first, as the reference.
 pub fn fuse(lists: &[Vec<i64>], limit: usize) -> Vec<i64> {
@@ -192,6 +219,22 @@ mod tests {
             keyword_match("cats  AND dogs"),
             KeywordMatch::Words("\"cats\" \"AND\" \"dogs\"".into())
         );
+    }
+
+    #[test]
+    fn substring_words_are_the_uncut_ones() {
+        assert_eq!(substring_words("pizza"), None);
+        assert_eq!(substring_words("asi"), None);
+        assert_eq!(
+            substring_words("mail user@example.com now"),
+            Some(vec!["user".into(), "example".into(), "com".into()])
+        );
+        assert_eq!(
+            substring_words("ser@example.co"),
+            Some(vec!["example".into()])
+        );
+        assert_eq!(substring_words("@home!"), Some(vec!["home".into()]));
+        assert_eq!(substring_words(""), None);
     }
 
     #[test]

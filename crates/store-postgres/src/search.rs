@@ -7,8 +7,8 @@ use engram_core::filter_sql::{Bind, render};
 use engram_core::model::Message;
 use engram_core::queue::Job;
 use engram_core::search::{
-    EmbedSelection, EmbedSource, KeywordMatch, NewEmbedding, SearchRequest, SearchScope,
-    SearchStore, dedupe, fuse, keyword_match,
+    EmbedSelection, EmbedSource, KeywordMatch, NewEmbedding, SUBSTRING_WINDOW, SearchRequest,
+    SearchScope, SearchStore, dedupe, fuse, keyword_match, substring_words,
 };
 use engram_core::time::Micros;
 use sqlx::postgres::PgRow;
@@ -95,29 +95,63 @@ async fn keyword(c: &mut PgConnection, cond: &Conditions, request: &SearchReques
         .await?;
     }
     if found.len() < n {
-        let mut binds = cond.binds.clone();
-        binds.push(Bind::Text(like_pattern(&request.query)));
-        let p = binds.len();
-        let exclude = if found.is_empty() {
-            String::new()
-        } else {
-            let list: Vec<String> = found.iter().map(i64::to_string).collect();
-            format!(" AND m.id NOT IN ({})", list.join(","))
-        };
-        let more = ids(
-            c,
-            format!(
-                "SELECT m.id FROM messages m {LIVE} WHERE {} AND m.content ILIKE ${p} ESCAPE '\\'{exclude} \
-                 ORDER BY m.created_at DESC, m.id DESC LIMIT {}",
-                cond.sql,
-                n - found.len()
-            ),
-            &binds,
-        )
-        .await?;
+        let more = substring(c, cond, &request.query, &found, n - found.len()).await?;
         found.extend(more);
     }
     Ok(found)
+}
+
+/// Whether PostgreSQL's parser splits text like `query` into plain words: it keeps
+/// emails, host names, URLs, paths and numbers like `3.14` as single tokens, so the
+/// words between such separators are not in the index on their own.
+fn parsed_as_words(query: &str) -> bool {
+    query
+        .chars()
+        .all(|c| c.is_alphanumeric() || c.is_whitespace() || ",;!?()\"'-".contains(c))
+}
+
+/// Newest messages containing `query` as a case-insensitive substring, excluding
+/// `found`. Whole words of the query narrow the candidates through the index; with
+/// none, only the newest `SUBSTRING_WINDOW` messages of the workspace are looked at.
+async fn substring(
+    c: &mut PgConnection,
+    cond: &Conditions,
+    query: &str,
+    found: &[i64],
+    k: usize,
+) -> R<Vec<i64>> {
+    let mut binds = cond.binds.clone();
+    binds.push(Bind::Text(like_pattern(query)));
+    let p = binds.len();
+    let exclude = if found.is_empty() {
+        String::new()
+    } else {
+        let list: Vec<String> = found.iter().map(i64::to_string).collect();
+        format!(" AND m.id NOT IN ({})", list.join(","))
+    };
+    let narrow = match substring_words(query).filter(|_| parsed_as_words(query)) {
+        Some(words) => {
+            binds.push(Bind::Text(words.join(" ")));
+            // Stop words alone make an empty query, which narrows nothing.
+            let q = format!("plainto_tsquery('english', ${})", p + 1);
+            format!(" AND (numnode({q}) = 0 OR m.content_tsv @@ {q})")
+        }
+        None => format!(
+            " AND m.created_at >= COALESCE((SELECT created_at FROM messages WHERE workspace_id = $1 \
+             ORDER BY created_at DESC LIMIT 1 OFFSET {}), 0)",
+            SUBSTRING_WINDOW - 1
+        ),
+    };
+    ids(
+        c,
+        format!(
+            "SELECT m.id FROM messages m {LIVE} WHERE {} AND m.content ILIKE ${p} ESCAPE '\\'{exclude}{narrow} \
+             ORDER BY m.created_at DESC, m.id DESC LIMIT {k}",
+            cond.sql
+        ),
+        &binds,
+    )
+    .await
 }
 
 async fn semantic(

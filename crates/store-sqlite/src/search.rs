@@ -7,8 +7,8 @@ use engram_core::filter_sql::render;
 use engram_core::model::Message;
 use engram_core::queue::Job;
 use engram_core::search::{
-    EmbedSelection, EmbedSource, KeywordMatch, NewEmbedding, SearchRequest, SearchScope,
-    SearchStore, dedupe, fuse, keyword_match,
+    EmbedSelection, EmbedSource, KeywordMatch, NewEmbedding, SUBSTRING_WINDOW, SearchRequest,
+    SearchScope, SearchStore, dedupe, fuse, keyword_match, substring_words,
 };
 use engram_core::time::Micros;
 use rusqlite::types::Value as SqlValue;
@@ -83,42 +83,97 @@ fn keyword(
     let n = request.candidates();
     let mut found = Vec::new();
     if let KeywordMatch::Words(expr) = keyword_match(&request.query) {
-        let mut binds = c.binds.clone();
-        binds.push(SqlValue::Text(expr));
-        let p = binds.len();
-        found = ids(
+        found = ranked_words(conn, c, expr, n)?;
+    }
+    if found.len() < n {
+        let more = substring(conn, c, &request.query, &found, n - found.len())?;
+        found.extend(more);
+    }
+    Ok(found)
+}
+
+/// The best `n` word matches. The index ranks its own top rows first (without joining
+/// every match), widening until enough of them pass the scope and filter.
+fn ranked_words(
+    conn: &Connection,
+    c: &Conditions,
+    expr: String,
+    n: usize,
+) -> engram_core::Result<Vec<i64>> {
+    let mut binds = c.binds.clone();
+    binds.push(SqlValue::Text(expr));
+    let p = binds.len();
+    let mut top = (n * 10).max(200);
+    loop {
+        let found = ids(
             conn,
             &format!(
-                "SELECT m.id FROM messages_fts f JOIN messages m ON m.id = f.rowid {LIVE} \
-                 WHERE messages_fts MATCH ?{p} AND {} ORDER BY f.rank, m.created_at DESC LIMIT {n}",
+                "WITH top AS (SELECT rowid AS id, rank FROM messages_fts \
+                 WHERE messages_fts MATCH ?{p} ORDER BY rank LIMIT {top}) \
+                 SELECT m.id FROM top JOIN messages m ON m.id = top.id {LIVE} \
+                 WHERE {} ORDER BY top.rank, m.created_at DESC LIMIT {n}",
                 c.sql
             ),
             &binds,
         )?;
+        if found.len() >= n {
+            return Ok(found);
+        }
+        let matches: i64 = conn
+            .prepare_cached(&format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM messages_fts WHERE messages_fts MATCH ?1 LIMIT {top})"
+            ))
+            .map_err(db_err)?
+            .query_row([&binds[p - 1]], |r| r.get(0))
+            .map_err(db_err)?;
+        if (matches as usize) < top {
+            return Ok(found);
+        }
+        top *= 8;
     }
-    if found.len() < n {
-        let mut binds = c.binds.clone();
-        binds.push(SqlValue::Text(like_pattern(&request.query)));
-        let p = binds.len();
-        let exclude = if found.is_empty() {
-            String::new()
-        } else {
-            let list: Vec<String> = found.iter().map(i64::to_string).collect();
-            format!(" AND m.id NOT IN ({})", list.join(","))
-        };
-        let more = ids(
-            conn,
-            &format!(
-                "SELECT m.id FROM {FROM} WHERE {} AND m.content LIKE ?{p} ESCAPE '\\'{exclude} \
-                 ORDER BY m.created_at DESC, m.id DESC LIMIT {}",
-                c.sql,
-                n - found.len()
-            ),
-            &binds,
-        )?;
-        found.extend(more);
-    }
-    Ok(found)
+}
+
+/// Newest messages containing `query` as a case-insensitive substring, excluding
+/// `found`. Whole words of the query narrow the candidates through the index; with
+/// none, only the newest `SUBSTRING_WINDOW` messages of the workspace are looked at.
+fn substring(
+    conn: &Connection,
+    c: &Conditions,
+    query: &str,
+    found: &[i64],
+    k: usize,
+) -> engram_core::Result<Vec<i64>> {
+    let mut binds = c.binds.clone();
+    binds.push(SqlValue::Text(like_pattern(query)));
+    let p = binds.len();
+    let exclude = if found.is_empty() {
+        String::new()
+    } else {
+        let list: Vec<String> = found.iter().map(i64::to_string).collect();
+        format!(" AND m.id NOT IN ({})", list.join(","))
+    };
+    let sql = match substring_words(query) {
+        Some(words) => {
+            let expr: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
+            binds.push(SqlValue::Text(expr.join(" ")));
+            format!(
+                "SELECT m.id FROM messages_fts f JOIN messages m ON m.id = f.rowid {LIVE} \
+                 WHERE messages_fts MATCH ?{} AND {} AND m.content LIKE ?{p} ESCAPE '\\'{exclude} \
+                 ORDER BY m.created_at DESC, m.id DESC LIMIT {k}",
+                p + 1,
+                c.sql
+            )
+        }
+        None => format!(
+            "SELECT m.id FROM {FROM} WHERE {} AND m.content LIKE ?{p} ESCAPE '\\'{exclude} \
+             AND m.created_at >= COALESCE((SELECT created_at FROM messages WHERE workspace_id = ?1 \
+             ORDER BY created_at DESC LIMIT 1 OFFSET {}), 0) \
+             ORDER BY m.created_at DESC, m.id DESC LIMIT {k}",
+            c.sql,
+            SUBSTRING_WINDOW - 1
+        ),
+    };
+    ids(conn, &sql, &binds)
 }
 
 fn has_vectors(conn: &Connection) -> engram_core::Result<bool> {

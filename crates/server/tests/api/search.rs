@@ -41,6 +41,8 @@ async fn seed(app: &TestApp) {
     .await;
     app.add_messages("w", "s2", &[("bob", "no pizza today, only soup")])
         .await;
+    app.add_messages("w", "s3", &[("carol", "call me at +1 (555) 010-9999 later")])
+        .await;
     app.add_messages("other", "s1", &[("alice", "pizza in another workspace")])
         .await;
 }
@@ -108,8 +110,8 @@ both_engines!(
         assert_eq!(
             recent,
             vec![
-                "no pizza today, only soup",
-                "write to user@example.com tomorrow"
+                "call me at +1 (555) 010-9999 later",
+                "no pizza today, only soup"
             ]
         );
 
