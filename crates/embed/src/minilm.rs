@@ -115,11 +115,6 @@ impl MiniLm {
     pub fn max_seq_length(&self) -> usize {
         self.inner.max_seq_length
     }
-
-    /// Embeds on the calling thread; `Embedder::embed` runs this on the blocking pool.
-    pub fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
-        self.inner.embed(texts)
-    }
 }
 
 impl std::fmt::Debug for MiniLm {

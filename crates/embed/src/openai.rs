@@ -63,10 +63,6 @@ impl OpenAiEmbedder {
         })
     }
 
-    pub fn config(&self) -> &OpenAiConfig {
-        &self.config
-    }
-
     /// The first piece of `text` that fits the input limit.
     fn truncate(&self, text: &str) -> String {
         self.chunks(text).swap_remove(0)

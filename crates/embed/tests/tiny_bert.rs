@@ -3,6 +3,7 @@
 //! formats and loaded through the public API. Fast, and needs no downloaded files.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
@@ -263,10 +264,40 @@ async fn unknown_words_embed_as_unknown() {
     );
 }
 
+/// Log output captured from one call.
+fn logs_of<T>(f: impl FnOnce() -> T) -> (T, String) {
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let out = tracing::subscriber::with_default(subscriber, f);
+    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    (out, text)
+}
+
 #[test]
 fn absent_files_turn_semantic_search_off() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(load_from_dir(dir.path()).unwrap().is_none());
+    let (loaded, logs) = logs_of(|| load_from_dir(dir.path()).unwrap());
+    assert!(loaded.is_none());
+    assert_eq!(logs.lines().count(), 1, "{logs}");
+    assert!(logs.contains("WARN"), "{logs}");
+    assert!(logs.contains("semantic search is off"), "{logs}");
+    assert!(logs.contains("scripts/fetch-model.sh"), "{logs}");
+    assert!(logs.contains("ENGRAM_MODEL_DIR"), "{logs}");
     assert!(
         load_from_dir(&dir.path().join("nowhere"))
             .unwrap()
@@ -274,7 +305,9 @@ fn absent_files_turn_semantic_search_off() {
     );
     write_tiny_model(dir.path());
     std::fs::remove_file(dir.path().join("tokenizer.json")).unwrap();
-    assert!(load_from_dir(dir.path()).unwrap().is_none());
+    let (loaded, logs) = logs_of(|| load_from_dir(dir.path()).unwrap());
+    assert!(loaded.is_none());
+    assert!(logs.contains("missing tokenizer.json"), "{logs}");
 }
 
 #[test]
