@@ -152,6 +152,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub pocketpaw: PocketPawSettings,
     #[command(flatten)]
+    pub embeddings: crate::semantic::EmbeddingArgs,
+    #[command(flatten)]
     pub store: StoreArgs,
 }
 
@@ -184,6 +186,8 @@ pub struct WorkerSettings {
 pub struct WorkerArgs {
     #[command(flatten)]
     pub worker: WorkerSettings,
+    #[command(flatten)]
+    pub embeddings: crate::semantic::EmbeddingArgs,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
     #[command(flatten)]

@@ -9,6 +9,7 @@ pub mod input;
 pub mod openapi;
 pub mod routes;
 pub mod scopes;
+pub mod semantic;
 pub mod transfer;
 pub mod webhooks;
 pub mod worker;

@@ -3,7 +3,7 @@
 use clap::Parser;
 use engram_server::auth::{self, AuthConfig};
 use engram_server::config::{self, Cli, Command, QueueAction, TokenArgs};
-use engram_server::{AppState, build_router, serve, worker};
+use engram_server::{AppState, build_router, semantic, serve, worker};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -34,13 +34,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => {
             let auth = args.auth.config()?;
             let cors_origins = config::cors_origins(args.cors_origins.as_deref())?;
-            let state = AppState {
+            let store = args.store.open().await?;
+            let embedder = semantic::start(&store, &args.embeddings).await?;
+            let mut state = AppState {
                 auth,
                 webhooks: args.webhooks.config(),
                 cors_origins,
-                ..AppState::new(args.store.open().await?)
+                ..AppState::new(store)
             }
             .with_pocketpaw(args.pocketpaw);
+            if let Some(e) = embedder {
+                state = state.with_embedder(e);
+            }
             if !state.auth.enabled() {
                 tracing::warn!(
                     "authentication is off (AUTH_USE_AUTH): every request acts as admin"
@@ -117,6 +122,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(args) => args.run().await,
         Command::Worker(args) => {
             let store = args.store.open().await?;
+            let embedder = semantic::start(&store, &args.embeddings).await?;
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             let wake = std::sync::Arc::new(tokio::sync::Notify::new());
             let worker = tokio::spawn(worker::run(
@@ -124,7 +130,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 wake,
                 stop_rx,
                 args.worker.purge_batch,
-                None,
+                embedder,
                 args.webhooks.config(),
             ));
             tracing::info!("engram worker running");

@@ -388,3 +388,54 @@ async fn semantic_search_and_fusion_postgres() {
         semantic_and_hybrid(app).await;
     }
 }
+
+/// The built-in model, or `None` (skipped locally, a failure in CI) when its files
+/// have not been fetched (`scripts/fetch-model.sh`).
+fn real_model() -> Option<Arc<dyn Embedder>> {
+    let model = engram_embed::load_default().expect("model files readable");
+    if model.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide the embedding model (scripts/fetch-model.sh)"
+        );
+        eprintln!("SKIPPED: no embedding model; run scripts/fetch-model.sh");
+    }
+    model
+}
+
+async fn feline_finds_the_cat(app: TestApp) {
+    app.add_messages(
+        "w",
+        "s",
+        &[
+            ("alice", "My cat loves sleeping on the warm windowsill."),
+            ("bob", "The quarterly budget review is due on Friday."),
+            ("alice", "We should repaint the fence before winter."),
+        ],
+    )
+    .await;
+    wait_until_embedded(&app).await;
+    let found = search(
+        &app,
+        "/v3/workspaces/w/search",
+        json!({"query": "feline", "limit": 1}),
+    )
+    .await;
+    assert_eq!(found, vec!["My cat loves sleeping on the warm windowsill."]);
+}
+
+#[tokio::test]
+async fn real_model_finds_by_meaning_sqlite() {
+    if let Some(model) = real_model() {
+        feline_finds_the_cat(TestApp::sqlite_with(Some(model)).await).await;
+    }
+}
+
+#[tokio::test]
+async fn real_model_finds_by_meaning_postgres() {
+    if let Some(model) = real_model()
+        && let Some(app) = TestApp::postgres_with(Some(model)).await
+    {
+        feline_finds_the_cat(app).await;
+    }
+}
