@@ -42,7 +42,8 @@ pub fn load_default() -> Result<Option<Arc<dyn Embedder>>> {
 /// Loads the built-in model from `dir`. When the model's files are not there, engram
 /// still serves without semantic search: this returns `Ok(None)` and logs one warning
 /// saying so and how to turn it on. Files that are there but unreadable are an error,
-/// so a broken install is not mistaken for a missing one.
+/// so a broken install is not mistaken for a missing one. Blocking (it reads ~90 MB of
+/// weights): call it at startup, or from `spawn_blocking`.
 pub fn load_from_dir(dir: &Path) -> Result<Option<Arc<dyn Embedder>>> {
     let missing: Vec<&str> = MODEL_FILES
         .into_iter()
