@@ -66,6 +66,12 @@ impl Engram {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .env_remove("DB_CONNECTION_URI")
+            // Background embedding would compete with the measured requests for the CPU;
+            // `ENGRAM_BENCH_EMBEDDINGS=local` measures with it on.
+            .env(
+                "ENGRAM_EMBEDDINGS",
+                std::env::var("ENGRAM_BENCH_EMBEDDINGS").unwrap_or_else(|_| "off".into()),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);

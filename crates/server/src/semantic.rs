@@ -19,7 +19,12 @@ pub enum Provider {
 #[derive(Args, Debug, Clone)]
 pub struct EmbeddingArgs {
     /// Where message and query embeddings come from.
-    #[arg(long = "embeddings", env = "ENGRAM_EMBEDDINGS", value_enum, default_value = "local")]
+    #[arg(
+        long = "embeddings",
+        env = "ENGRAM_EMBEDDINGS",
+        value_enum,
+        default_value = "local"
+    )]
     pub provider: Provider,
 }
 
@@ -34,8 +39,9 @@ pub async fn start(
             tracing::info!("semantic search is off (ENGRAM_EMBEDDINGS=off)");
             None
         }
-        Provider::Local => engram_embed::load_default()
-            .map_err(|e| anyhow::anyhow!("ENGRAM_MODEL_DIR: {e}"))?,
+        Provider::Local => {
+            engram_embed::load_default().map_err(|e| anyhow::anyhow!("ENGRAM_MODEL_DIR: {e}"))?
+        }
         Provider::Openai => {
             let config = engram_embed::OpenAiConfig::from_env()
                 .map_err(|e| anyhow::anyhow!("embedding settings: {e}"))?;
@@ -50,7 +56,11 @@ pub async fn start(
             .enable_embeddings(e.model(), e.dimension())
             .await
             .map_err(|err| anyhow::anyhow!("ENGRAM_EMBEDDINGS: {err}"))?;
-        tracing::info!(model = e.model(), dimension = e.dimension(), "semantic search is on");
+        tracing::info!(
+            model = e.model(),
+            dimension = e.dimension(),
+            "semantic search is on"
+        );
     }
     Ok(embedder)
 }

@@ -41,8 +41,12 @@ async fn seed(app: &TestApp) {
     .await;
     app.add_messages("w", "s2", &[("bob", "no pizza today, only soup")])
         .await;
-    app.add_messages("w", "s3", &[("carol", "call me at +1 (555) 010-9999 later")])
-        .await;
+    app.add_messages(
+        "w",
+        "s3",
+        &[("carol", "call me at +1 (555) 010-9999 later")],
+    )
+    .await;
     app.add_messages("other", "s1", &[("alice", "pizza in another workspace")])
         .await;
 }
