@@ -60,6 +60,14 @@ struct Cli {
     /// Concurrent read clients.
     #[arg(long, default_value_t = 16)]
     read_clients: usize,
+    /// Read operations to measure, comma-separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "get-or-create,list-page,context,filtered-list,search-rare,search-common"
+    )]
+    read_ops: Vec<reads::Op>,
     /// Chat messages embedded by the `embed` scenario (built-in model, in process).
     #[arg(long, default_value_t = 2000)]
     embed_messages: u64,
@@ -240,6 +248,7 @@ async fn run(
                 stored,
                 cli.read_clients,
                 cli.read_requests,
+                &cli.read_ops,
             )
             .await?,
         );

@@ -56,8 +56,9 @@ pub async fn seed(http: &reqwest::Client, base: &str, ws: &str, messages: u64) -
     Ok(batches * BATCH as u64)
 }
 
-#[derive(Clone, Copy)]
-enum Op {
+/// One measured read operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Op {
     GetOrCreate,
     ListPage,
     Context,
@@ -123,17 +124,11 @@ pub async fn run(
     stored: u64,
     clients: usize,
     requests: u64,
+    ops: &[Op],
 ) -> Result<Vec<Row>> {
     let pages = stored.div_ceil(PAGE).max(1);
     let mut rows = vec![];
-    for op in [
-        Op::GetOrCreate,
-        Op::ListPage,
-        Op::Context,
-        Op::FilteredList,
-        Op::SearchRare,
-        Op::SearchCommon,
-    ] {
+    for &op in ops {
         let next = Arc::new(AtomicU64::new(0));
         let started = Instant::now();
         let tasks: Vec<_> = (0..clients)
