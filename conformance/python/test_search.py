@@ -3,6 +3,10 @@ reference's error for bad input, and deleted sessions never showing up."""
 
 from __future__ import annotations
 
+import os
+import time
+
+import pytest
 from honcho import Honcho
 
 
@@ -72,3 +76,26 @@ async def test_async_search(honcho: Honcho) -> None:
     assert contents(await honcho.aio.search("lake")) == ["a sunny afternoon by the lake"]
     assert contents(await alice.aio.search("sunny")) == ["a sunny afternoon by the lake"]
     assert contents(await session.aio.search("afternoon")) == ["a sunny afternoon by the lake"]
+
+
+def test_semantic_search_finds_by_meaning(honcho: Honcho) -> None:
+    """With the built-in model (the test command fetches it), a query with no word in
+    common finds a message by meaning once the queue has embedded it."""
+    if not os.environ.get("ENGRAM_MODEL_DIR"):
+        assert not os.environ.get("CI"), "CI must provide the embedding model"
+        pytest.skip("no embedding model (scripts/fetch-model.sh)")
+    alice = honcho.peer("alice")
+    honcho.session("pets").add_messages(
+        [
+            alice.message("My cat loves sleeping on the warm windowsill."),
+            alice.message("The quarterly budget review is due on Friday."),
+        ]
+    )
+    deadline = time.monotonic() + 60
+    found: list[str] = []
+    while time.monotonic() < deadline:
+        found = contents(honcho.search("feline", limit=1))
+        if found:
+            break
+        time.sleep(0.2)
+    assert found == ["My cat loves sleeping on the warm windowsill."]
