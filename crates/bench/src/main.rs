@@ -2,6 +2,7 @@
 //! PostgreSQL, on a fresh store) or against any running Honcho-compatible server, so the
 //! numbers of different servers on the same machine are comparable.
 
+mod delete;
 mod embed;
 mod floor;
 mod ingest;
@@ -68,6 +69,9 @@ struct Cli {
         default_value = "get-or-create,list-page,context,filtered-list,search-rare,search-common"
     )]
     read_ops: Vec<reads::Op>,
+    /// Session sizes (messages) for the delete scenario, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1000,100000")]
+    delete_sizes: Vec<u64>,
     /// Chat messages embedded by the `embed` scenario (built-in model, in process).
     #[arg(long, default_value_t = 2000)]
     embed_messages: u64,
@@ -95,6 +99,8 @@ enum Scenario {
     Resources,
     /// Embedding throughput of the built-in model (needs scripts/fetch-model.sh).
     Embed,
+    /// DELETE answer time and purge rate for sessions of `--delete-sizes` messages.
+    Delete,
 }
 
 #[tokio::main]
@@ -252,6 +258,10 @@ async fn run(
             )
             .await?,
         );
+    }
+
+    if wants(Scenario::Delete) {
+        rows.extend(delete::run(http, &base, &cli.delete_sizes).await?);
     }
 
     let mut engine = None;

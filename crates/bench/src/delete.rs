@@ -1,0 +1,64 @@
+//! Session deletion: how long the `DELETE` takes to answer (it should not grow with the
+//! session) and how fast the background purge removes the messages afterwards.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use serde_json::Value;
+
+use crate::reads::seed;
+use crate::report::{Row, Samples};
+
+/// Longest a purge may take before the run gives up on it.
+const PURGE_LIMIT: Duration = Duration::from_secs(1800);
+
+/// For each size: fill a session, delete it, and wait for its purge to finish.
+pub async fn run(http: &reqwest::Client, base: &str, sizes: &[u64]) -> Result<Vec<Row>> {
+    let mut rows = vec![];
+    for &size in sizes {
+        let ws = format!("bench-delete-{size}");
+        eprintln!("delete: seeding {size} messages");
+        let stored = seed(http, base, &ws, size).await?;
+        let url = format!("{base}/v3/workspaces/{ws}/sessions/s");
+        let started = Instant::now();
+        let reply = http.delete(&url).send().await?;
+        let answered = started.elapsed();
+        if reply.status().as_u16() != 202 {
+            bail!("DELETE answered {}", reply.status());
+        }
+        let mut answer = Samples::default();
+        answer.latencies.push(answered);
+        rows.push(answer.row(
+            &format!("DELETE session ({}k msgs)", stored / 1000),
+            1,
+            1,
+            "req/s",
+            answered,
+        ));
+        let status = format!("{base}/v3/workspaces/{ws}/queue/status");
+        loop {
+            let body: Value = http.get(&status).send().await?.json().await?;
+            if body["deletions"]["completed"].as_i64() == Some(1) {
+                break;
+            }
+            if body["deletions"]["failed"].as_i64().unwrap_or(0) > 0 {
+                bail!("the purge was dead-lettered: {body}");
+            }
+            if started.elapsed() > PURGE_LIMIT {
+                bail!("the purge did not finish within {PURGE_LIMIT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let purged = started.elapsed();
+        let mut purge = Samples::default();
+        purge.latencies.push(purged);
+        rows.push(purge.row(
+            &format!("purge to receipt ({}k msgs)", stored / 1000),
+            1,
+            stored,
+            "msg/s",
+            purged,
+        ));
+    }
+    Ok(rows)
+}
