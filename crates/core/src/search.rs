@@ -76,6 +76,11 @@ pub fn keyword_match(query: &str) -> KeywordMatch {
     }
 }
 
+/// When more messages than this contain every word of a query, only the newest this
+/// many of them are ranked: a query of common words would otherwise rank the whole
+/// workspace, and for such words the ranking says little beyond recency anyway.
+pub const RANK_WINDOW: i64 = 20_000;
+
 /// Substring matches the full-text index cannot narrow look only at this many of the
 /// workspace's newest messages, so a query never scans a whole large workspace.
 pub const SUBSTRING_WINDOW: i64 = 20_000;

@@ -7,8 +7,8 @@ use engram_core::filter_sql::{Bind, render};
 use engram_core::model::Message;
 use engram_core::queue::Job;
 use engram_core::search::{
-    EmbedSelection, EmbedSource, KeywordMatch, NewEmbedding, SUBSTRING_WINDOW, SearchRequest,
-    SearchScope, SearchStore, dedupe, fuse, keyword_match, substring_words,
+    EmbedSelection, EmbedSource, KeywordMatch, NewEmbedding, RANK_WINDOW, SUBSTRING_WINDOW,
+    SearchRequest, SearchScope, SearchStore, dedupe, fuse, keyword_match, substring_words,
 };
 use engram_core::time::Micros;
 use sqlx::postgres::PgRow;
@@ -79,24 +79,56 @@ async fn keyword(c: &mut PgConnection, cond: &Conditions, request: &SearchReques
     let n = request.candidates();
     let mut found = Vec::new();
     if let KeywordMatch::Words(_) = keyword_match(&request.query) {
-        let mut binds = cond.binds.clone();
-        binds.push(Bind::Text(request.query.clone()));
-        let p = binds.len();
+        found = ranked_words(c, cond, &request.query, n).await?;
+    }
+    if found.len() < n {
+        let more = substring(c, cond, &request.query, &found, n - found.len()).await?;
+        found.extend(more);
+    }
+    Ok(found)
+}
+
+/// The best `n` word matches; past `RANK_WINDOW` matches in the workspace only the
+/// newest are ranked, unless too few of those pass the scope and filter.
+async fn ranked_words(
+    c: &mut PgConnection,
+    cond: &Conditions,
+    query: &str,
+    n: usize,
+) -> R<Vec<i64>> {
+    let mut binds = cond.binds.clone();
+    binds.push(Bind::Text(query.to_string()));
+    let p = binds.len();
+    let q = format!("plainto_tsquery('english', ${p})");
+    let window: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT id FROM messages WHERE workspace_id = $1 AND content_tsv @@ plainto_tsquery('english', $2) \
+         ORDER BY id DESC LIMIT 1 OFFSET {}",
+        RANK_WINDOW - 1
+    )))
+    .bind(match cond.binds.first() {
+        Some(Bind::Int(ws)) => *ws,
+        _ => 0,
+    })
+    .bind(query)
+    .fetch_optional(&mut *c)
+    .await?;
+    let mut found = Vec::new();
+    for floor in [window, None] {
         found = ids(
             c,
             format!(
                 "SELECT m.id FROM messages m {LIVE} \
-                 WHERE m.content_tsv @@ plainto_tsquery('english', ${p}) AND {} \
-                 ORDER BY ts_rank(m.content_tsv, plainto_tsquery('english', ${p})) DESC, m.created_at DESC LIMIT {n}",
+                 WHERE m.content_tsv @@ {q} AND m.id >= {} AND {} \
+                 ORDER BY ts_rank(m.content_tsv, {q}) DESC, m.created_at DESC LIMIT {n}",
+                floor.unwrap_or(0),
                 cond.sql
             ),
             &binds,
         )
         .await?;
-    }
-    if found.len() < n {
-        let more = substring(c, cond, &request.query, &found, n - found.len()).await?;
-        found.extend(more);
+        if found.len() >= n || floor.is_none() {
+            break;
+        }
     }
     Ok(found)
 }

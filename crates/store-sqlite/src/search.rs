@@ -7,12 +7,12 @@ use engram_core::filter_sql::render;
 use engram_core::model::Message;
 use engram_core::queue::Job;
 use engram_core::search::{
-    EmbedSelection, EmbedSource, KeywordMatch, NewEmbedding, SUBSTRING_WINDOW, SearchRequest,
-    SearchScope, SearchStore, dedupe, fuse, keyword_match, substring_words,
+    EmbedSelection, EmbedSource, KeywordMatch, NewEmbedding, RANK_WINDOW, SUBSTRING_WINDOW,
+    SearchRequest, SearchScope, SearchStore, dedupe, fuse, keyword_match, substring_words,
 };
 use engram_core::time::Micros;
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
 use crate::dialect::Sqlite;
 use crate::rows::{self, MESSAGE_COLS};
@@ -93,44 +93,64 @@ fn keyword(
 }
 
 /// The best `n` word matches. The index ranks its own top rows first (without joining
-/// every match), widening until enough of them pass the scope and filter.
+/// every match), widening until enough of them pass the scope and filter; past
+/// `RANK_WINDOW` matches only the newest are ranked, unless too few of those pass.
 fn ranked_words(
     conn: &Connection,
     c: &Conditions,
     expr: String,
     n: usize,
 ) -> engram_core::Result<Vec<i64>> {
+    let window: Option<i64> = conn
+        .prepare_cached(&format!(
+            "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?1 \
+             ORDER BY rowid DESC LIMIT 1 OFFSET {}",
+            RANK_WINDOW - 1
+        ))
+        .map_err(db_err)?
+        .query_row([&expr], |r| r.get(0))
+        .optional()
+        .map_err(db_err)?;
     let mut binds = c.binds.clone();
     binds.push(SqlValue::Text(expr));
     let p = binds.len();
-    let mut top = (n * 10).max(200);
-    loop {
-        let found = ids(
-            conn,
-            &format!(
-                "WITH top AS (SELECT rowid AS id, rank FROM messages_fts \
-                 WHERE messages_fts MATCH ?{p} ORDER BY rank LIMIT {top}) \
-                 SELECT m.id FROM top JOIN messages m ON m.id = top.id {LIVE} \
-                 WHERE {} ORDER BY top.rank, m.created_at DESC LIMIT {n}",
-                c.sql
-            ),
-            &binds,
-        )?;
-        if found.len() >= n {
-            return Ok(found);
+    let mut found = Vec::new();
+    for floor in [window, None] {
+        let floor = floor.unwrap_or(0);
+        let mut top = (n * 10).max(200);
+        loop {
+            found = ids(
+                conn,
+                &format!(
+                    "WITH top AS (SELECT rowid AS id, rank FROM messages_fts \
+                     WHERE messages_fts MATCH ?{p} AND rowid >= {floor} ORDER BY rank LIMIT {top}) \
+                     SELECT m.id FROM top JOIN messages m ON m.id = top.id {LIVE} \
+                     WHERE {} ORDER BY top.rank, m.created_at DESC LIMIT {n}",
+                    c.sql
+                ),
+                &binds,
+            )?;
+            if found.len() >= n {
+                return Ok(found);
+            }
+            let matches: i64 = conn
+                .prepare_cached(&format!(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM messages_fts \
+                     WHERE messages_fts MATCH ?1 AND rowid >= {floor} LIMIT {top})"
+                ))
+                .map_err(db_err)?
+                .query_row([&binds[p - 1]], |r| r.get(0))
+                .map_err(db_err)?;
+            if (matches as usize) < top {
+                break;
+            }
+            top *= 8;
         }
-        let matches: i64 = conn
-            .prepare_cached(&format!(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM messages_fts WHERE messages_fts MATCH ?1 LIMIT {top})"
-            ))
-            .map_err(db_err)?
-            .query_row([&binds[p - 1]], |r| r.get(0))
-            .map_err(db_err)?;
-        if (matches as usize) < top {
-            return Ok(found);
+        if floor == 0 {
+            break;
         }
-        top *= 8;
     }
+    Ok(found)
 }
 
 /// Newest messages containing `query` as a case-insensitive substring, excluding

@@ -24,6 +24,8 @@ mod pocketpaw;
 mod queue;
 #[path = "store/resources.rs"]
 mod resources;
+#[path = "store/search.rs"]
+mod search;
 #[path = "store/sessions.rs"]
 mod sessions;
 
@@ -46,6 +48,7 @@ macro_rules! on_both_engines {
 }
 
 on_both_engines! {
+    search::common_words_rank_the_newest,
     embeddings::embeddings_bind_the_model,
     embeddings::embedding_work_never_resurrects,
     resources::workspace_get_or_create,
