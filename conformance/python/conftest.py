@@ -34,6 +34,10 @@ def base_url() -> Iterator[str]:
         yield external.rstrip("/")
         return
     srv = EngramServer("engram-conformance")
+    # Keyword search answers exactly only without semantic neighbours (every stored
+    # message is somebody's nearest neighbour); test_search.py starts its own server
+    # with the model for the semantic case.
+    srv.env["ENGRAM_EMBEDDINGS"] = "off"
     try:
         srv.start()
         yield srv.url
