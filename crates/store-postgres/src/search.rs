@@ -26,6 +26,7 @@ const LIVE: &str = "JOIN sessions s ON s.workspace_id = m.workspace_id AND s.id 
 /// The conditions every candidate query shares: live workspace, live session, scope
 /// and the caller's filter, with their bind values (numbered from $1).
 struct Conditions {
+    ws_id: i64,
     sql: String,
     binds: Vec<Bind>,
 }
@@ -60,6 +61,7 @@ async fn conditions(
         sql.push_str(&format!(" AND {cond}"));
     }
     Ok(Some(Conditions {
+        ws_id,
         sql,
         binds: dialect.binds,
     }))
@@ -105,10 +107,7 @@ async fn ranked_words(
          ORDER BY id DESC LIMIT 1 OFFSET {}",
         RANK_WINDOW - 1
     )))
-    .bind(match cond.binds.first() {
-        Some(Bind::Int(ws)) => *ws,
-        _ => 0,
-    })
+    .bind(cond.ws_id)
     .bind(query)
     .fetch_optional(&mut *c)
     .await?;
@@ -248,23 +247,14 @@ async fn run(c: &mut PgConnection, workspace: &str, request: &SearchRequest) -> 
     let Some(cond) = conditions(c, workspace, request).await? else {
         return Ok(vec![]);
     };
-    let ws_id = match cond.binds.first() {
-        Some(Bind::Int(id)) => *id,
-        _ => return Ok(vec![]),
-    };
     let mut lists = Vec::with_capacity(2);
     if let Some(vector) = &request.vector {
         lists.push(semantic(c, &cond, request, vector).await?);
     }
     lists.push(keyword(c, &cond, request).await?);
-    let ranked = if lists.len() > 1 {
-        fuse(&lists, request.limit)
-    } else {
-        let mut only = lists.pop().unwrap_or_default();
-        only.truncate(request.limit);
-        only
-    };
-    load(c, workspace, ws_id, &ranked).await
+    // One list fuses into its own order, so keyword-only search needs no branch.
+    let ranked = fuse(&lists, request.limit);
+    load(c, workspace, cond.ws_id, &ranked).await
 }
 
 #[async_trait]

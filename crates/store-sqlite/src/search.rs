@@ -280,13 +280,8 @@ pub fn run(
         lists.push(semantic(conn, &c, request, vector)?);
     }
     lists.push(keyword(conn, &c, request)?);
-    let ranked = if lists.len() > 1 {
-        fuse(&lists, request.limit)
-    } else {
-        let mut only = lists.pop().unwrap_or_default();
-        only.truncate(request.limit);
-        only
-    };
+    // One list fuses into its own order, so keyword-only search needs no branch.
+    let ranked = fuse(&lists, request.limit);
     load(conn, workspace, &ranked)
 }
 

@@ -24,24 +24,9 @@ impl Engine {
 
     /// `None` when no PostgreSQL is configured for tests.
     pub async fn postgres() -> Option<Engine> {
-        let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must provide TEST_DATABASE_URL"
-            );
-            eprintln!("SKIPPED: TEST_DATABASE_URL unset, PostgreSQL half not run");
-            return None;
-        };
-        let name = format!("engram_pp_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
-            .await
-            .expect("connect admin");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .expect("create database");
-        let (base, _) = admin_url.rsplit_once('/').expect("database part");
-        Some(Engine::Postgres(format!("{base}/{name}")))
+        Some(Engine::Postgres(
+            crate::helpers::fresh_pg_database("engram_pp").await?,
+        ))
     }
 
     /// `engram <args>` on this engine, with no PocketPaw settings from the environment.

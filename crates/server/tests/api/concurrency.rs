@@ -66,23 +66,9 @@ async fn sqlite_sequence_is_gap_free_under_concurrency() {
 
 #[tokio::test]
 async fn postgres_sequence_is_gap_free_across_two_pools() {
-    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must provide TEST_DATABASE_URL"
-        );
-        eprintln!("SKIPPED: TEST_DATABASE_URL unset, PostgreSQL half not run");
+    let Some(url) = crate::helpers::fresh_pg_database("engram_seq").await else {
         return;
     };
-    let name = format!("engram_seq_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
-        .await
-        .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
     let a: Arc<dyn Store> = Arc::new(engram_store_postgres::PgStore::connect(&url).await.unwrap());
     let b: Arc<dyn Store> = Arc::new(engram_store_postgres::PgStore::connect(&url).await.unwrap());
     hammer(vec![a, b]).await;

@@ -70,26 +70,7 @@ impl TestApp {
         embedder: Option<Arc<dyn Embedder>>,
         configure: impl FnOnce(AppState) -> AppState,
     ) -> Option<TestApp> {
-        let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must provide TEST_DATABASE_URL"
-            );
-            eprintln!("SKIPPED: TEST_DATABASE_URL unset, PostgreSQL half not run");
-            return None;
-        };
-        let name = format!("engram_api_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
-            .await
-            .expect("connect admin");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .expect("create database");
-        let url = match admin_url.rsplit_once('/') {
-            Some((base, _)) => format!("{base}/{name}"),
-            None => panic!("TEST_DATABASE_URL has no database part"),
-        };
+        let url = fresh_pg_database("engram_api").await?;
         let store = engram_store_postgres::PgStore::connect(&url)
             .await
             .expect("open postgres");
@@ -230,6 +211,31 @@ impl TestApp {
             .map(|m| m["id"].as_str().expect("id").to_string())
             .collect()
     }
+}
+
+/// A new, empty database on the test PostgreSQL server, named `{prefix}_<random>`;
+/// `None` (loudly) when no server is configured, which CI does not allow.
+pub async fn fresh_pg_database(prefix: &str) -> Option<String> {
+    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide TEST_DATABASE_URL"
+        );
+        eprintln!("SKIPPED: TEST_DATABASE_URL unset, PostgreSQL half not run");
+        return None;
+    };
+    let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+        .await
+        .expect("connect admin");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("create database");
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .expect("TEST_DATABASE_URL has no database part");
+    Some(format!("{base}/{name}"))
 }
 
 /// Declares `async fn $name(app: TestApp)` once and runs it on SQLite and PostgreSQL.
