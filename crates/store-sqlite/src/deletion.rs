@@ -11,6 +11,7 @@ use engram_core::webhooks::Event;
 use engram_core::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::fts_purge::{self, Scope, StepOutcome};
 use crate::{db_err, embeddings, queue, sessions, webhooks};
 
 pub fn delete_session(conn: &Connection, workspace: &str, name: &str) -> Result<()> {
@@ -69,21 +70,22 @@ pub fn purge_step(
     if embeddings::purge_batch(conn, workspace_id, Some(session_id), batch)? > 0 {
         return Ok(false);
     }
-    let removed = conn
-        .prepare_cached(
-            "DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE workspace_id = ?1 AND session_id = ?2 LIMIT ?3)",
-        )
-        .map_err(db_err)?
-        .execute(params![workspace_id, session_id, batch])
-        .map_err(db_err)?;
-    if removed > 0 {
-        conn.prepare_cached(
-            "UPDATE deletion_receipts SET messages_deleted = messages_deleted + ?3 WHERE workspace_id = ?1 AND session_id = ?2",
-        )
-        .map_err(db_err)?
-        .execute(params![workspace_id, session_id, removed as i64])
-        .map_err(db_err)?;
-        return Ok(false);
+    let scope = Scope::Session {
+        workspace_id,
+        session_id,
+    };
+    match fts_purge::step(conn, &purge_unit_key(purge), scope, batch)? {
+        StepOutcome::Merged => return Ok(false),
+        StepOutcome::Deleted(removed) => {
+            conn.prepare_cached(
+                "UPDATE deletion_receipts SET messages_deleted = messages_deleted + ?3 WHERE workspace_id = ?1 AND session_id = ?2",
+            )
+            .map_err(db_err)?
+            .execute(params![workspace_id, session_id, removed])
+            .map_err(db_err)?;
+            return Ok(false);
+        }
+        StepOutcome::Done => {}
     }
     // Embedding jobs still waiting for this session have nothing left to read.
     conn.prepare_cached("DELETE FROM jobs WHERE unit_key = ?1 AND state = 'pending'")

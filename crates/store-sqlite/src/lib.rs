@@ -7,6 +7,7 @@
 mod deletion;
 mod dialect;
 mod embeddings;
+mod fts_purge;
 mod messages;
 mod migrate;
 mod peers;

@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_queue.sql"),
     include_str!("../migrations/0003_webhooks.sql"),
     include_str!("../migrations/0004_search.sql"),
+    include_str!("../migrations/0005_fts_merge.sql"),
 ];
 
 pub fn run(conn: &Connection) -> Result<()> {

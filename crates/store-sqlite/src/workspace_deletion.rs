@@ -10,6 +10,7 @@ use engram_core::webhooks::Event;
 use engram_core::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::fts_purge::{self, Scope, StepOutcome};
 use crate::{db_err, embeddings, queue, webhooks, workspaces};
 
 pub fn delete_workspace(conn: &Connection, workspace: &str) -> Result<()> {
@@ -68,12 +69,12 @@ pub fn purge_step(
     if embeddings::purge_batch(conn, ws, None, batch)? > 0 {
         return Ok(false);
     }
-    let removed = conn
-        .prepare_cached("DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE workspace_id = ?1 LIMIT ?2)")
-        .map_err(db_err)?
-        .execute(params![ws, batch])
-        .map_err(db_err)?;
-    if removed > 0 {
+    let unit = purge_workspace_unit_key(purge);
+    let scope = Scope::Workspace { workspace_id: ws };
+    if !matches!(
+        fts_purge::step(conn, &unit, scope, batch)?,
+        StepOutcome::Done
+    ) {
         return Ok(false);
     }
     // The endpoints hear of the deletion before they are removed with the rest.

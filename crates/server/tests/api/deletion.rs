@@ -194,49 +194,81 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 async fn sqlite_purge_leaves_no_trace_in_the_files() {
     let app = TestApp::sqlite().await;
     let dir = app.data_dir().expect("sqlite").to_path_buf();
-    let marker = b"zebra-quokka-7731";
-    let body: Vec<_> = (0..50)
-        .map(|i| json!({"peer_id": "p", "content": format!("zebra-quokka-7731 #{i}")}))
-        .collect();
-    let r = app
-        .post(
-            "/v3/workspaces/w/sessions/gone/messages",
-            json!({"messages": body}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED);
+    // The large session (over fts_purge::MERGE_FIRST_ABOVE messages) merges the
+    // full-text index before its deletes; the small one deletes at once.
+    let sessions = [
+        ("small", 50, "zebra-quokka-7731"),
+        ("large", 1200, "walrus-ibex-5512"),
+    ];
+    for (session, count, marker) in sessions {
+        for start in (0..count).step_by(100) {
+            let body: Vec<_> = (start..(start + 100).min(count))
+                .map(|i| json!({"peer_id": "p", "content": format!("{marker} #{i}")}))
+                .collect();
+            let path = format!("/v3/workspaces/w/sessions/{session}/messages");
+            let r = app.post(&path, json!({"messages": body})).await;
+            assert_eq!(r.status, StatusCode::CREATED);
+        }
+    }
     app.add_messages("w", "stays", &[("p", "harmless")]).await;
-    assert!(
-        contains(&store_bytes(&dir), marker),
-        "the marker must be on disk before the delete"
-    );
-    let r = app
-        .call(Method::DELETE, "/v3/workspaces/w/sessions/gone", None)
-        .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED);
-    wait_for_receipt(&app, "w").await;
-    let mut clean = false;
-    for _ in 0..100 {
-        if !contains(&store_bytes(&dir), marker) {
-            clean = true;
+    for (session, _, marker) in sessions {
+        assert!(
+            contains(&store_bytes(&dir), marker.as_bytes()),
+            "the marker must be on disk before the delete"
+        );
+        let path = format!("/v3/workspaces/w/sessions/{session}");
+        let r = app.call(Method::DELETE, &path, None).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED);
+    }
+    for _ in 0..200 {
+        let receipts = app.store.deletion_receipts("w").await.unwrap();
+        if receipts.iter().filter(|r| r.finished_at.is_some()).count() == 2 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(clean, "deleted text still readable in the SQLite files");
-    // The full-text index held the words on their own; they are gone too.
-    assert!(
-        !contains(&store_bytes(&dir), b"quokka"),
-        "a deleted word is still in the full-text index"
-    );
+    for (session, count, marker) in sessions {
+        let receipts = app.store.deletion_receipts("w").await.unwrap();
+        let receipt = receipts.iter().find(|r| r.session_id == session).unwrap();
+        assert!(receipt.finished_at.is_some(), "{session} was not purged");
+        assert_eq!(receipt.messages_deleted, count);
+        let mut clean = false;
+        for _ in 0..100 {
+            if !contains(&store_bytes(&dir), marker.as_bytes()) {
+                clean = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            clean,
+            "deleted text of {session} still readable in the SQLite files"
+        );
+        // The full-text index held the words on their own; they are gone too.
+        let word = marker.split('-').nth(1).unwrap();
+        assert!(
+            !contains(&store_bytes(&dir), word.as_bytes()),
+            "the deleted word {word} is still in the full-text index"
+        );
+    }
     assert!(
         contains(&store_bytes(&dir), b"harmless"),
         "other data is still there"
+    );
+    let found = app
+        .post("/v3/workspaces/w/search", json!({"query": "harmless"}))
+        .await;
+    assert_eq!(
+        found.body.as_array().map(Vec::len),
+        Some(1),
+        "index still answers"
     );
     wait_until_verified(&app).await;
 
     // verify does find what should not be there.
     let conn = rusqlite::Connection::open(dir.join("engram.db")).unwrap();
+    conn.execute_batch("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
+        .expect("the full-text index is consistent after both kinds of purge");
     conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
     conn.execute(
         "INSERT INTO session_peers (workspace_id, session_id, peer_id, configuration, joined_at) \

@@ -1,0 +1,104 @@
+//! Removing purged messages from the FTS5 index without leaving their words behind.
+//!
+//! The index runs with `secure-delete`, which removes a deleted message's terms from every
+//! index segment at once instead of leaving them behind delete markers until a merge (a
+//! plain delete followed by a full merge was tried: in some segment layouts FTS5 keeps
+//! the delete markers, words included). Its cost grows with the number of segments, so a
+//! large purge first merges the index down to one segment, in bounded steps, and then
+//! deletes in small batches so no step holds the single writer for long.
+
+use engram_core::Result;
+use rusqlite::{Connection, params_from_iter};
+
+use crate::db_err;
+
+/// Purges with more messages left than this merge the index before deleting.
+pub const MERGE_FIRST_ABOVE: i64 = 500;
+/// Messages per step, so one step holds the writer for tens of milliseconds.
+const STEP: i64 = 100;
+/// Index pages one merge step writes (about 2 MB with 4 kB pages).
+const MERGE_PAGES: i64 = 500;
+
+/// What a purge removes messages from.
+#[derive(Clone, Copy)]
+pub enum Scope {
+    Session { workspace_id: i64, session_id: i64 },
+    Workspace { workspace_id: i64 },
+}
+
+impl Scope {
+    /// The purge's messages, with the row limit as the last bind.
+    fn selection(self, limit: i64) -> (&'static str, Vec<i64>) {
+        match self {
+            Scope::Session {
+                workspace_id,
+                session_id,
+            } => (
+                "SELECT id FROM messages WHERE workspace_id = ?1 AND session_id = ?2 LIMIT ?3",
+                vec![workspace_id, session_id, limit],
+            ),
+            Scope::Workspace { workspace_id } => (
+                "SELECT id FROM messages WHERE workspace_id = ?1 LIMIT ?2",
+                vec![workspace_id, limit],
+            ),
+        }
+    }
+}
+
+/// One step of a purge's message removal: a bounded merge of the index or a batch of
+/// deletes. `unit_key` names the purge, which merges at most once however often it is
+/// resumed.
+pub fn step(conn: &Connection, unit_key: &str, scope: Scope, batch: i64) -> Result<StepOutcome> {
+    if !merged(conn, unit_key)? && remaining_over(conn, scope)? {
+        let before = conn.total_changes();
+        conn.prepare_cached("INSERT INTO messages_fts (messages_fts, rank) VALUES ('merge', ?1)")
+            .map_err(db_err)?
+            .execute([-MERGE_PAGES])
+            .map_err(db_err)?;
+        // FTS5's documented completion test: a merge with nothing left to do changes < 2 rows.
+        if conn.total_changes() - before >= 2 {
+            return Ok(StepOutcome::Merged);
+        }
+        conn.prepare_cached("INSERT INTO fts_merged_purges (unit_key) VALUES (?1)")
+            .map_err(db_err)?
+            .execute([unit_key])
+            .map_err(db_err)?;
+    }
+    let (select, binds) = scope.selection(batch.min(STEP));
+    let removed = conn
+        .prepare_cached(&format!("DELETE FROM messages WHERE id IN ({select})"))
+        .map_err(db_err)?
+        .execute(params_from_iter(binds))
+        .map_err(db_err)?;
+    if removed > 0 {
+        return Ok(StepOutcome::Deleted(removed as i64));
+    }
+    conn.prepare_cached("DELETE FROM fts_merged_purges WHERE unit_key = ?1")
+        .map_err(db_err)?
+        .execute([unit_key])
+        .map_err(db_err)?;
+    Ok(StepOutcome::Done)
+}
+
+pub enum StepOutcome {
+    Merged,
+    Deleted(i64),
+    Done,
+}
+
+fn merged(conn: &Connection, unit_key: &str) -> Result<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM fts_merged_purges WHERE unit_key = ?1)")
+        .map_err(db_err)?
+        .query_row([unit_key], |r| r.get(0))
+        .map_err(db_err)
+}
+
+fn remaining_over(conn: &Connection, scope: Scope) -> Result<bool> {
+    let (select, binds) = scope.selection(MERGE_FIRST_ABOVE + 1);
+    let count: i64 = conn
+        .prepare_cached(&format!("SELECT COUNT(*) FROM ({select})"))
+        .map_err(db_err)?
+        .query_row(params_from_iter(binds), |r| r.get(0))
+        .map_err(db_err)?;
+    Ok(count > MERGE_FIRST_ABOVE)
+}
