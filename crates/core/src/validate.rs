@@ -14,6 +14,12 @@ pub const BATCH_MAX: usize = 100;
 pub const SESSION_OBSERVERS_LIMIT: usize = 10;
 pub const CONTEXT_MAX_TOKENS: i64 = 100_000;
 
+/// Rows the context walk reads per round, newest first: small budgets are met by the first
+/// round without reading rows they will not use, large ones double their way up.
+pub fn context_chunks() -> impl Iterator<Item = i64> {
+    std::iter::successors(Some(64), |&n| Some((n * 2).min(4096)))
+}
+
 pub fn loc(parts: &[&str]) -> Vec<Value> {
     parts
         .iter()

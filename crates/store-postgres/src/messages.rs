@@ -6,6 +6,7 @@ use engram_core::model::{
     Json, ListQuery, Message, NewMessage, Page, SessionPeerConfig, seq_window,
 };
 use engram_core::time::now_micros;
+use engram_core::validate::context_chunks;
 use engram_core::{Error, Result};
 use sqlx::{PgConnection, Row};
 
@@ -203,7 +204,6 @@ pub async fn recent(
     session: &str,
     budget: i64,
 ) -> R<Vec<Message>> {
-    const CHUNK: i64 = 256;
     let Some(live) = sessions::find(c, workspace, session).await? else {
         return Ok(vec![]);
     };
@@ -213,7 +213,7 @@ pub async fn recent(
     let mut out = Vec::new();
     let mut spent = 0i64;
     let mut before = i64::MAX;
-    'outer: loop {
+    'outer: for limit in context_chunks() {
         let chunk = sqlx::query(
             "SELECT m.public_id, m.content, m.peer_name, m.session_name, m.metadata, m.created_at, m.token_count, \
              m.seq_in_session FROM messages m WHERE m.workspace_id = $1 AND m.session_id = $2 \
@@ -222,10 +222,10 @@ pub async fn recent(
         .bind(live.ws_id)
         .bind(live.id)
         .bind(before)
-        .bind(CHUNK)
+        .bind(limit)
         .fetch_all(&mut *c)
         .await?;
-        let exhausted = (chunk.len() as i64) < CHUNK;
+        let exhausted = (chunk.len() as i64) < limit;
         for r in chunk {
             let message = rows::message(&r, 0, workspace)?;
             if spent + message.token_count > budget {

@@ -6,6 +6,7 @@ use engram_core::model::{
     Json, ListQuery, Message, NewMessage, Page, SessionPeerConfig, seq_window,
 };
 use engram_core::time::now_micros;
+use engram_core::validate::context_chunks;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -204,7 +205,6 @@ pub fn recent(
     session: &str,
     budget: i64,
 ) -> Result<Vec<Message>> {
-    const CHUNK: i64 = 256;
     let Some(live) = sessions::find(conn, workspace, session)? else {
         return Ok(vec![]);
     };
@@ -217,28 +217,26 @@ pub fn recent(
              AND m.seq_in_session < ?3 ORDER BY m.seq_in_session DESC LIMIT ?4"
         ))
         .map_err(db_err)?;
+    let to_message = rows::message(workspace);
     let mut out = Vec::new();
     let mut spent = 0i64;
     let mut before = i64::MAX;
-    'outer: loop {
-        let to_message = rows::message(workspace);
-        let chunk = stmt
-            .query_map(params![live.ws_id, live.id, before, CHUNK], |r| {
-                Ok((to_message(r)?, r.get::<_, i64>(7)?))
-            })
-            .map_err(db_err)?
-            .collect::<rusqlite::Result<Vec<_>>>()
+    'outer: for chunk in context_chunks() {
+        let mut rows = stmt
+            .query(params![live.ws_id, live.id, before, chunk])
             .map_err(db_err)?;
-        let exhausted = (chunk.len() as i64) < CHUNK;
-        for (message, seq) in chunk {
+        let mut read = 0;
+        while let Some(r) = rows.next().map_err(db_err)? {
+            read += 1;
+            let message = to_message(r).map_err(db_err)?;
             if spent + message.token_count > budget {
                 break 'outer;
             }
             spent += message.token_count;
-            before = seq;
+            before = r.get(7).map_err(db_err)?;
             out.push(message);
         }
-        if exhausted {
+        if read < chunk {
             break;
         }
     }

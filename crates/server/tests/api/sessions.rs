@@ -300,6 +300,22 @@ both_engines!(context_fits_the_token_budget, |app: TestApp| async move {
     assert_eq!(target.body["peer_representation"], "");
     let unknown = app.get("/v3/workspaces/w/sessions/ghost/context").await;
     assert_eq!(unknown.body["messages"], json!([]));
+
+    // Long sessions are read back in growing rounds; the cut is exact across them.
+    let contents: Vec<String> = (0..300).map(|i| format!("line {i}")).collect();
+    for chunk in contents.chunks(100) {
+        let items: Vec<(&str, &str)> = chunk.iter().map(|c| ("a", c.as_str())).collect();
+        app.add_messages("w", "long", &items).await;
+    }
+    let cut = app
+        .get("/v3/workspaces/w/sessions/long/context?tokens=601")
+        .await;
+    let msgs = cut.body["messages"].as_array().unwrap();
+    assert_eq!(msgs.len(), 200, "\"line NNN\" is 3 tokens");
+    assert_eq!(msgs[0]["content"], "line 100");
+    assert_eq!(msgs[199]["content"], "line 299");
+    let whole = app.get("/v3/workspaces/w/sessions/long/context").await;
+    assert_eq!(whole.body["messages"].as_array().unwrap().len(), 300);
 });
 
 both_engines!(
