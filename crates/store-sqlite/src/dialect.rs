@@ -63,6 +63,34 @@ impl<'a> Sqlite<'a> {
         }
     }
 
+    /// Condition: the scalar at top-level `key` of the object in `expr` is `v`, read by
+    /// path, which costs a fraction of a `json_each` scan per row. None when `key` cannot
+    /// be written as a path or `v` is a container.
+    fn key_matches(&mut self, expr: &str, key: &str, v: &Value) -> Option<String> {
+        let path = self.path(key)?;
+        let ty = format!("json_type({expr}, {path})");
+        Some(match v {
+            Value::Null => format!("{ty} = 'null'"),
+            Value::Bool(true) => format!("{ty} = 'true'"),
+            Value::Bool(false) => format!("{ty} = 'false'"),
+            Value::Number(n) => {
+                let p = self.bind(Bind::Float(n.as_f64().unwrap_or(f64::NAN)));
+                format!("({ty} IN ('integer', 'real') AND json_extract({expr}, {path}) = {p})")
+            }
+            Value::String(s) => {
+                let p = self.bind(Bind::Text(s.clone()));
+                format!("({ty} = 'text' AND json_extract({expr}, {path}) = {p})")
+            }
+            Value::Object(_) | Value::Array(_) => return None,
+        })
+    }
+
+    /// Placeholder for the JSON path of a top-level key; SQLite paths cannot quote `"` or `\`.
+    fn path(&mut self, key: &str) -> Option<String> {
+        (!key.is_empty() && !key.contains(['"', '\\']))
+            .then(|| self.bind(Bind::Text(format!("$.\"{key}\""))))
+    }
+
     /// Condition: the JSON document in `expr` (an object or array) contains `doc`.
     fn contains_in(&mut self, expr: &str, doc: &Value) -> String {
         let mut parts = Vec::new();
@@ -70,6 +98,10 @@ impl<'a> Sqlite<'a> {
             Value::Object(map) => {
                 parts.push(format!("json_type({expr}) = 'object'"));
                 for (k, v) in map {
+                    if let Some(m) = self.key_matches(expr, k, v) {
+                        parts.push(m);
+                        continue;
+                    }
                     let j = self.alias();
                     let key = self.bind(Bind::Text(k.clone()));
                     let m = self.element_matches(&j, v);
@@ -124,6 +156,11 @@ impl Dialect for Sqlite<'_> {
     }
 
     fn json_number(&mut self, expr: &str, key: &str) -> String {
+        if let Some(path) = self.path(key) {
+            return format!(
+                "(CASE WHEN json_type({expr}, {path}) IN ('integer', 'real') THEN json_extract({expr}, {path}) END)"
+            );
+        }
         let j = self.alias();
         let k = self.bind(Bind::Text(key.to_string()));
         format!(
@@ -132,6 +169,12 @@ impl Dialect for Sqlite<'_> {
     }
 
     fn json_text(&mut self, expr: &str, key: &str) -> String {
+        if let Some(path) = self.path(key) {
+            return format!(
+                "(CASE json_type({expr}, {path}) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' \
+                 WHEN 'null' THEN NULL ELSE CAST(json_extract({expr}, {path}) AS TEXT) END)"
+            );
+        }
         let j = self.alias();
         let k = self.bind(Bind::Text(key.to_string()));
         format!(

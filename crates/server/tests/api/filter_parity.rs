@@ -30,6 +30,11 @@ async fn seed(app: &TestApp) {
             json!({"n": -4, "tag": null, "nested": {"k": "w"}}),
         ),
         ("carol", "", json!({"n": 10, "tag": "a", "tags": ["y"]})),
+        (
+            "dave",
+            "odd keys",
+            json!({"a.b": "dot", "x[0]": 7, "q\"k": "quote", "b\\s": true, "": "empty"}),
+        ),
     ];
     for (peer, content, metadata) in rows {
         let r = app
@@ -83,6 +88,14 @@ fn filters() -> Vec<Value> {
         json!({"metadata": {"contains": {"tag": "b"}}}),
         json!({"metadata": {"ne": null}}),
         json!({"metadata": {"tag": "*", "n": "*"}}),
+        json!({"metadata": {"a.b": "dot"}}),
+        json!({"metadata": {"x[0]": 7}}),
+        json!({"metadata": {"x[0]": {"gt": 6}}}),
+        json!({"metadata": {"q\"k": "quote"}}),
+        json!({"metadata": {"q\"k": {"in": ["quote"]}}}),
+        json!({"metadata": {"b\\s": true}}),
+        json!({"metadata": {"": "empty"}}),
+        json!({"metadata": {"a.b": {"contains": "O"}}}),
         json!({"OR": [{"peer_id": "bob"}, {"metadata": {"tag": "a"}}]}),
         json!({"AND": [{"peer_id": "alice"}, {"metadata": {"n": {"gte": 1}}}]}),
         json!({"NOT": [{"metadata": {"tag": "a"}}]}),
@@ -125,6 +138,14 @@ async fn both_engines_agree_on_every_filter() {
         }
     }
     // Spot-check the semantics themselves, not only agreement.
+    for odd in [
+        json!({"metadata": {"a.b": "dot"}}),
+        json!({"metadata": {"x[0]": {"gt": 6}}}),
+        json!({"metadata": {"q\"k": "quote"}}),
+        json!({"metadata": {"b\\s": true}}),
+    ] {
+        assert_eq!(contents(&sqlite, &odd, false).await, ["odd keys"], "{odd}");
+    }
     assert_eq!(
         contents(&sqlite, &json!({"metadata": {"tag": "a"}}), false).await,
         ["Hello World", ""]
@@ -137,7 +158,7 @@ async fn both_engines_agree_on_every_filter() {
         )
         .await
         .len(),
-        4
+        5
     );
     assert_eq!(
         contents(&sqlite, &json!({"metadata": {"n": {"gt": 1}}}), false).await,
