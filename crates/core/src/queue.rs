@@ -23,6 +23,9 @@ pub struct Job {
     pub payload: Value,
     pub attempts: i64,
     pub max_attempts: i64,
+    /// When this attempt became due: when the job was queued (or re-queued by an
+    /// operator) for a first attempt, the end of the backoff for a retry.
+    pub run_at: Micros,
 }
 
 /// Identifies the session a purge removes, by internal ids: the name may already
@@ -90,6 +93,26 @@ pub struct Receipt {
     pub members_deleted: i64,
     pub requested_at: Micros,
     pub finished_at: Option<Micros>,
+}
+
+/// Every job kind a worker runs, so metrics report each one even at zero.
+pub const KINDS: [&str; 5] = [
+    PURGE_SESSION,
+    PURGE_WORKSPACE,
+    crate::webhooks::DELIVERY,
+    crate::search::EMBED_MESSAGES,
+    crate::search::EMBED_BACKFILL,
+];
+
+/// The job states that make up queue depth; `done` jobs are history, not depth.
+pub const DEPTH_STATES: [&str; 3] = ["pending", "running", "failed"];
+
+/// How many jobs of one kind are in one state (`DEPTH_STATES`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueDepth {
+    pub kind: String,
+    pub state: String,
+    pub jobs: i64,
 }
 
 /// Deletion jobs of one workspace by state, for queue status.

@@ -9,7 +9,9 @@ use crate::model::{
     Changes, ListQuery, Message, NewMessage, NewPeer, NewSession, NewWorkspace, Page, PageRequest,
     Peer, Session, SessionPeerConfig, Workspace,
 };
-use crate::queue::{DeletionCounts, Job, JobInfo, PurgeSession, PurgeWorkspace, Receipt};
+use crate::queue::{
+    DeletionCounts, Job, JobInfo, PurgeSession, PurgeWorkspace, QueueDepth, Receipt,
+};
 use crate::search::SearchStore;
 use crate::time::Micros;
 
@@ -199,4 +201,7 @@ pub trait Store:
     /// Puts a dead-lettered job back in line with a fresh attempt budget; false when
     /// no dead-lettered job has that id.
     async fn retry_job(&self, id: i64) -> Result<bool>;
+    /// Jobs per kind and state of `queue::DEPTH_STATES`, in one grouped query; kinds
+    /// and states without jobs are left out.
+    async fn queue_depth(&self) -> Result<Vec<QueueDepth>>;
 }

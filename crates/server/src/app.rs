@@ -13,6 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::{self, AuthConfig};
 use crate::config::PocketPawSettings;
+use crate::metrics::{self, Metrics};
 use crate::webhooks::WebhookConfig;
 use crate::{input, openapi, routes};
 
@@ -28,6 +29,8 @@ pub struct AppState {
     /// Origins allowed to call the API from a browser; none means no CORS headers.
     pub cors_origins: Vec<HeaderValue>,
     pub pocketpaw: Arc<PocketPawSettings>,
+    /// This process's counters, shared with its queue workers.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -44,6 +47,7 @@ impl AppState {
                 token: None,
                 workspace: engram_core::pocketpaw::DEFAULT_WORKSPACE.to_string(),
             }),
+            metrics: Arc::default(),
         }
     }
 
@@ -70,6 +74,7 @@ pub fn build_router(state: AppState, max_body: usize) -> Router {
         .merge(routes::queue::router())
         .merge(routes::search::router())
         .merge(routes::health::router())
+        .merge(routes::metrics::router())
         .merge(routes::keys::router())
         .merge(routes::webhooks::router())
         .split_for_parts();
@@ -84,7 +89,21 @@ pub fn build_router(state: AppState, max_body: usize) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(input::reject_nul_bytes))
         .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
         .layer(cors)
+        .with_state(state)
+}
+
+/// `GET /metrics` alone, behind the same authentication, for `engram worker`.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::from(routes::metrics::router())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::layer,
+        ))
         .with_state(state)
 }
 

@@ -184,6 +184,13 @@ pub struct WorkerSettings {
 
 #[derive(Args, Debug, Clone)]
 pub struct WorkerArgs {
+    /// Serve `GET /metrics` (this worker's job counters and the queue depth) on this
+    /// address; unset, the worker opens no port.
+    #[arg(long, env = "ENGRAM_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+    /// Guards `/metrics` as `serve` does: with auth on, an admin key is required.
+    #[command(flatten)]
+    pub auth: AuthArgs,
     #[command(flatten)]
     pub worker: WorkerSettings,
     #[command(flatten)]

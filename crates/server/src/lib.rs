@@ -6,6 +6,7 @@ pub mod config;
 pub mod embedding_jobs;
 pub mod error;
 pub mod input;
+pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod scopes;
@@ -14,4 +15,4 @@ pub mod transfer;
 pub mod webhooks;
 pub mod worker;
 
-pub use app::{AppState, build_router, serve};
+pub use app::{AppState, build_router, metrics_router, serve};

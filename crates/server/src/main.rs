@@ -3,7 +3,7 @@
 use clap::Parser;
 use engram_server::auth::{self, AuthConfig};
 use engram_server::config::{self, Cli, Command, QueueAction, TokenArgs};
-use engram_server::{AppState, build_router, semantic, serve, worker};
+use engram_server::{AppState, build_router, metrics_router, semantic, serve, worker};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -64,6 +64,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     args.worker.purge_batch,
                     state.embedder.clone(),
                     state.webhooks.clone(),
+                    state.metrics.clone(),
                 ))
             });
             let router = build_router(state, args.max_body_bytes);
@@ -121,26 +122,58 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => args.run().await,
         Command::Export(args) => args.run().await,
         Command::Worker(args) => {
+            let auth = args.auth.config()?;
             let store = args.store.open().await?;
             let embedder = semantic::start(&store, &args.embeddings).await?;
+            let state = AppState {
+                auth,
+                ..AppState::new(store)
+            };
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-            let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+            let scrape = match args.metrics_bind {
+                Some(bind) => Some(serve_metrics(bind, state.clone(), stop_rx.clone()).await?),
+                None => None,
+            };
             let worker = tokio::spawn(worker::run(
-                store,
-                wake,
+                state.store.clone(),
+                state.wake.clone(),
                 stop_rx,
                 args.worker.purge_batch,
                 embedder,
                 args.webhooks.config(),
+                state.metrics.clone(),
             ));
             tracing::info!("engram worker running");
             shutdown_signal().await;
             let _ = stop_tx.send(true);
             let _ = worker.await;
+            if let Some(s) = scrape {
+                let _ = s.await;
+            }
             tracing::info!("engram worker stopped");
             Ok(())
         }
     }
+}
+
+/// Serves a worker's `/metrics` on `bind` until `stop` turns true.
+async fn serve_metrics(
+    bind: std::net::SocketAddr,
+    state: AppState,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let listener = TcpListener::bind(bind)
+        .await
+        .map_err(|e| anyhow::anyhow!("ENGRAM_METRICS_BIND: cannot listen on {bind}: {e}"))?;
+    tracing::info!(address = %listener.local_addr()?, "engram metrics listening");
+    let shutdown = async move {
+        let _ = stop.wait_for(|stopping| *stopping).await;
+    };
+    Ok(tokio::spawn(serve(
+        listener,
+        metrics_router(state),
+        shutdown,
+    )))
 }
 
 /// Signs a key with the configured secret, as `POST /v3/keys` would.

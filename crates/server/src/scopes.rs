@@ -12,6 +12,8 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/health", Public),
     ("GET", "/openapi.json", Public),
     ("GET", "/docs", Public),
+    // Operators' view of every workspace's queue.
+    ("GET", "/metrics", Admin),
     ("POST", "/v3/keys", Admin),
     ("POST", "/v3/workspaces", SelfAuthorizing),
     ("POST", "/v3/workspaces/list", Admin),

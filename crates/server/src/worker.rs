@@ -3,7 +3,7 @@
 //! work, and polls so jobs queued by other processes are picked up too.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use engram_core::queue::{
     self, Job, LEASE_MICROS, PURGE_SESSION, PURGE_WORKSPACE, PurgeSession, PurgeWorkspace,
@@ -16,6 +16,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::embedding_jobs;
+use crate::metrics::{Finished, Metrics};
 use crate::webhooks::WebhookConfig;
 
 const POLL: Duration = Duration::from_secs(1);
@@ -26,7 +27,7 @@ const MAX_DELIVERIES: usize = 16;
 /// `purge_batch` is the number of rows one purge transaction removes.
 /// `embedder` runs the embedding jobs; a worker without one fails them (they are
 /// retried, so a worker that has the model picks them up). `webhooks` signs and
-/// sends webhook deliveries.
+/// sends webhook deliveries. `metrics` counts what the jobs did.
 pub async fn run(
     store: Arc<dyn Store>,
     wake: Arc<Notify>,
@@ -34,41 +35,51 @@ pub async fn run(
     purge_batch: i64,
     embedder: Option<Arc<dyn Embedder>>,
     webhooks: WebhookConfig,
+    metrics: Arc<Metrics>,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_DELIVERIES));
     let mut deliveries = JoinSet::new();
     while !*stop.borrow() {
         while deliveries.try_join_next().is_some() {}
         match store.claim_job(now_micros() + LEASE_MICROS).await {
-            Ok(Some(job)) if job.kind == DELIVERY => {
-                // Deliveries wait on other servers; beside the loop, a slow endpoint
-                // never holds back purges.
-                let Ok(slot) = slots.clone().acquire_owned().await else {
-                    break;
-                };
-                let (store, stop, webhooks) = (store.clone(), stop.clone(), webhooks.clone());
-                deliveries.spawn(async move {
+            Ok(Some(job)) => {
+                let claimed = Instant::now();
+                metrics.job_claimed(&job, now_micros());
+                if job.kind == DELIVERY {
+                    // Deliveries wait on other servers; beside the loop, a slow endpoint
+                    // never holds back purges.
+                    let Ok(slot) = slots.clone().acquire_owned().await else {
+                        break;
+                    };
+                    let (store, stop, webhooks, metrics) = (
+                        store.clone(),
+                        stop.clone(),
+                        webhooks.clone(),
+                        metrics.clone(),
+                    );
+                    deliveries.spawn(async move {
+                        let context = Context {
+                            store: &store,
+                            stop: &stop,
+                            purge_batch,
+                            embedder: None,
+                            webhooks: &webhooks,
+                            metrics: &metrics,
+                        };
+                        run_job(&context, job, claimed).await;
+                        drop(slot);
+                    });
+                } else {
                     let context = Context {
                         store: &store,
                         stop: &stop,
                         purge_batch,
-                        embedder: None,
+                        embedder: embedder.as_ref(),
                         webhooks: &webhooks,
+                        metrics: &metrics,
                     };
-                    run_job(&context, job).await;
-                    drop(slot);
-                });
-                continue;
-            }
-            Ok(Some(job)) => {
-                let context = Context {
-                    store: &store,
-                    stop: &stop,
-                    purge_batch,
-                    embedder: embedder.as_ref(),
-                    webhooks: &webhooks,
-                };
-                run_job(&context, job).await;
+                    run_job(&context, job, claimed).await;
+                }
                 continue;
             }
             Ok(None) => {}
@@ -98,11 +109,12 @@ struct Context<'a> {
     purge_batch: i64,
     embedder: Option<&'a Arc<dyn Embedder>>,
     webhooks: &'a WebhookConfig,
+    metrics: &'a Metrics,
 }
 
-async fn run_job(cx: &Context<'_>, job: Job) {
+/// Runs a job claimed at `claimed` and records how it ended.
+async fn run_job(cx: &Context<'_>, job: Job, claimed: Instant) {
     let (store, stop, purge_batch) = (cx.store, cx.stop, cx.purge_batch);
-    let started = std::time::Instant::now();
     let outcome = match job.kind.as_str() {
         PURGE_SESSION => purge_session(store, &job, stop, purge_batch).await,
         PURGE_WORKSPACE => purge_workspace(store, &job, stop, purge_batch).await,
@@ -118,32 +130,38 @@ async fn run_job(cx: &Context<'_>, job: Job) {
         },
         other => Outcome::Failed(Error::Internal(format!("unknown job kind {other:?}"))),
     };
-    let recorded = match outcome {
+    let (recorded, finished) = match outcome {
         Outcome::Done => {
-            tracing::info!(job = job.id, kind = %job.kind, ms = started.elapsed().as_millis() as u64, "job done");
-            store.complete_job(&job).await
+            tracing::info!(job = job.id, kind = %job.kind, ms = claimed.elapsed().as_millis() as u64, "job done");
+            (store.complete_job(&job).await, Finished::Completed)
         }
-        Outcome::Released => {
+        Outcome::Released => (
             store
                 .fail_job(&job, "released at shutdown", Some(now_micros()))
-                .await
-        }
+                .await,
+            Finished::Released,
+        ),
         Outcome::Failed(e) => {
             let retry = queue::retry_at(now_micros(), job.attempts, job.max_attempts);
-            match retry {
+            let finished = match retry {
                 Some(_) => {
-                    tracing::warn!(job = job.id, attempt = job.attempts, error = %e, "job failed; will retry")
+                    tracing::warn!(job = job.id, attempt = job.attempts, error = %e, "job failed; will retry");
+                    Finished::Retried
                 }
                 None => {
-                    tracing::error!(job = job.id, attempt = job.attempts, error = %e, "job dead-lettered")
+                    tracing::error!(job = job.id, attempt = job.attempts, error = %e, "job dead-lettered");
+                    Finished::DeadLettered
                 }
-            }
-            store.fail_job(&job, &e.to_string(), retry).await
+            };
+            (store.fail_job(&job, &e.to_string(), retry).await, finished)
         }
     };
-    if let Err(e) = recorded {
+    match recorded {
+        Ok(()) => cx
+            .metrics
+            .job_finished(&job.kind, finished, claimed.elapsed()),
         // The lease expires and another claim retries the job.
-        tracing::warn!(job = job.id, error = %e, "recording a job outcome failed");
+        Err(e) => tracing::warn!(job = job.id, error = %e, "recording a job outcome failed"),
     }
 }
 

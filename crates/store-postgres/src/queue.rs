@@ -17,7 +17,7 @@
 //!    tried, a few times at most; the caller polls again later.
 
 use engram_core::Error;
-use engram_core::queue::{Job, JobInfo, MAX_ATTEMPTS};
+use engram_core::queue::{Job, JobInfo, MAX_ATTEMPTS, QueueDepth};
 use engram_core::time::{Micros, now_micros};
 use serde_json::Value;
 use sqlx::{PgConnection, Row};
@@ -111,7 +111,7 @@ pub async fn claim(c: &mut PgConnection, lease_until: Micros) -> R<Option<Job>> 
         }
         let row = sqlx::query(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = $2 \
-             WHERE id = $1 RETURNING id, kind, payload, attempts, max_attempts",
+             WHERE id = $1 RETURNING id, kind, payload, attempts, max_attempts, run_at",
         )
         .bind(id)
         .bind(lease_until)
@@ -123,6 +123,7 @@ pub async fn claim(c: &mut PgConnection, lease_until: Micros) -> R<Option<Job>> 
             payload: row.try_get(2)?,
             attempts: row.try_get(3)?,
             max_attempts: row.try_get(4)?,
+            run_at: row.try_get(5)?,
         }));
     }
     Ok(None)
@@ -236,4 +237,22 @@ pub async fn retry(c: &mut PgConnection, id: i64) -> R<bool> {
     .execute(c)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+pub async fn depth(c: &mut PgConnection) -> R<Vec<QueueDepth>> {
+    let rows = sqlx::query(
+        "SELECT kind, state, COUNT(*) FROM jobs \
+         WHERE state IN ('pending', 'running', 'failed') GROUP BY kind, state ORDER BY kind, state",
+    )
+    .fetch_all(c)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        out.push(QueueDepth {
+            kind: r.try_get(0)?,
+            state: r.try_get(1)?,
+            jobs: r.try_get(2)?,
+        });
+    }
+    Ok(out)
 }

@@ -8,7 +8,9 @@ use engram_core::model::{
     Changes, Json, ListQuery, Message, NewMessage, NewPeer, NewSession, NewWorkspace, Page,
     PageRequest, Peer, Session, SessionPeerConfig, Workspace,
 };
-use engram_core::queue::{DeletionCounts, Job, JobInfo, PurgeSession, PurgeWorkspace, Receipt};
+use engram_core::queue::{
+    DeletionCounts, Job, JobInfo, PurgeSession, PurgeWorkspace, QueueDepth, Receipt,
+};
 use engram_core::store::{MembershipMode, Store};
 use engram_core::time::Micros;
 use engram_core::{Error, Result};
@@ -366,6 +368,10 @@ impl Store for PgStore {
 
     async fn retry_job(&self, id: i64) -> Result<bool> {
         writing!(self, |c| queue::retry(c, id).await)
+    }
+
+    async fn queue_depth(&self) -> Result<Vec<QueueDepth>> {
+        reading!(self, |c| queue::depth(c).await)
     }
 
     async fn verify(&self) -> Result<Vec<i64>> {

@@ -1,6 +1,6 @@
 //! The job queue on SQLite. The single writer makes claims race-free without locks.
 
-use engram_core::queue::{Job, JobInfo};
+use engram_core::queue::{Job, JobInfo, QueueDepth};
 use engram_core::time::{Micros, now_micros};
 use engram_core::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -51,7 +51,7 @@ pub fn claim(conn: &Connection, lease_until: Micros) -> Result<Option<Job>> {
     .map_err(db_err)?;
     let found = conn
         .prepare_cached(
-            "SELECT j.id, j.kind, j.payload, j.attempts, j.max_attempts FROM jobs j \
+            "SELECT j.id, j.kind, j.payload, j.attempts, j.max_attempts, j.run_at FROM jobs j \
              WHERE ((j.state = 'pending' AND j.run_at <= ?1) OR (j.state = 'running' AND j.lease_until < ?1)) \
              AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.unit_key = j.unit_key AND o.id <> j.id \
                              AND ((o.id < j.id AND o.state IN ('pending', 'running')) \
@@ -66,6 +66,7 @@ pub fn claim(conn: &Connection, lease_until: Micros) -> Result<Option<Job>> {
                 payload: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or(Value::Null),
                 attempts: r.get::<_, i64>(3)? + 1,
                 max_attempts: r.get(4)?,
+                run_at: r.get(5)?,
             })
         })
         .optional()
@@ -181,4 +182,23 @@ pub fn retry(conn: &Connection, id: i64) -> Result<bool> {
         .execute(params![id, now_micros()])
         .map_err(db_err)?;
     Ok(changed == 1)
+}
+
+pub fn depth(conn: &Connection) -> Result<Vec<QueueDepth>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT kind, state, COUNT(*) FROM jobs \
+             WHERE state IN ('pending', 'running', 'failed') GROUP BY kind, state ORDER BY kind, state",
+        )
+        .map_err(db_err)?;
+    stmt.query_map([], |r| {
+        Ok(QueueDepth {
+            kind: r.get(0)?,
+            state: r.get(1)?,
+            jobs: r.get(2)?,
+        })
+    })
+    .map_err(db_err)?
+    .collect::<rusqlite::Result<Vec<_>>>()
+    .map_err(db_err)
 }

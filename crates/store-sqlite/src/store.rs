@@ -9,7 +9,9 @@ use engram_core::model::{
     Changes, Json, ListQuery, Message, NewMessage, NewPeer, NewSession, NewWorkspace, Page,
     PageRequest, Peer, Session, SessionPeerConfig, Workspace,
 };
-use engram_core::queue::{DeletionCounts, Job, JobInfo, PurgeSession, PurgeWorkspace, Receipt};
+use engram_core::queue::{
+    DeletionCounts, Job, JobInfo, PurgeSession, PurgeWorkspace, QueueDepth, Receipt,
+};
 use engram_core::store::{MembershipMode, Store};
 use engram_core::time::Micros;
 use engram_core::{Error, Result};
@@ -397,5 +399,9 @@ impl Store for SqliteStore {
 
     async fn retry_job(&self, id: i64) -> Result<bool> {
         self.writer.write(move |c| queue::retry(c, id)).await
+    }
+
+    async fn queue_depth(&self) -> Result<Vec<QueueDepth>> {
+        self.readers.read(queue::depth).await
     }
 }

@@ -78,6 +78,7 @@ on_both_engines! {
     queue::purge_session,
     queue::purge_resumes,
     queue::purge_refuses_live_session,
+    queue::queue_depth,
     pocketpaw::pocketpaw_import,
     pocketpaw::pocketpaw_list_and_search,
 }

@@ -6,6 +6,7 @@ pub mod health;
 pub mod keys;
 pub mod lists;
 pub mod messages;
+pub mod metrics;
 pub mod peers;
 pub mod pocketpaw;
 pub mod pocketpaw_auth;

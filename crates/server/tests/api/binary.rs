@@ -101,6 +101,25 @@ impl Server {
         if let Some(t) = token {
             cmd.env("ENGRAM_POCKETPAW_TOKEN", t);
         }
+        let server = Server::spawn(cmd, "engram listening").await;
+        for _ in 0..200 {
+            if let Ok(r) = server
+                .client
+                .get(format!("{}/health", server.base))
+                .send()
+                .await
+                && r.status().is_success()
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("engram did not answer on {}", server.base);
+    }
+
+    /// Spawns `cmd` (which must log at `info`) and returns once its log has a line with
+    /// `marker` and the `127.0.0.1:port` it listens on, which `base` names.
+    pub async fn spawn(mut cmd: Command, marker: &'static str) -> Server {
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -109,14 +128,14 @@ impl Server {
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         // Reads the listening address from the start-up log, then keeps draining the
-        // pipe so the server never blocks on a full one.
+        // pipe so the process never blocks on a full one.
         std::thread::spawn(move || {
             use std::io::BufRead;
             for line in std::io::BufReader::new(stdout)
                 .lines()
                 .map_while(Result::ok)
             {
-                if line.contains("engram listening")
+                if line.contains(marker)
                     && let Some(at) = line.find("127.0.0.1:")
                 {
                     let port: String = line[at + 10..]
@@ -131,27 +150,14 @@ impl Server {
             .await
             .expect("join")
             .expect("engram did not report its address");
-        let server = Server {
+        Server {
             child,
             base: format!("http://127.0.0.1:{port}"),
             client: Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
                 .expect("client"),
-        };
-        for _ in 0..200 {
-            if let Ok(r) = server
-                .client
-                .get(format!("{}/health", server.base))
-                .send()
-                .await
-                && r.status().is_success()
-            {
-                return server;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("engram did not answer on {}", server.base);
     }
 
     /// A request carrying the master token as a Bearer header.

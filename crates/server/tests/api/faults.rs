@@ -17,34 +17,40 @@ const PG_FAULT: [&str; 2] = [
     "CREATE TRIGGER inject_fault BEFORE DELETE ON messages FOR EACH ROW EXECUTE FUNCTION inject_fault()",
 ];
 
-async fn set_fault(app: &TestApp, on: bool) {
+/// Runs `statements` on the app's database beside the app, on either engine.
+pub async fn execute(app: &TestApp, statements: &[&str]) {
     if let Some(dir) = app.data_dir() {
         let conn = rusqlite::Connection::open(dir.join("engram.db")).unwrap();
         conn.busy_timeout(Duration::from_secs(10)).unwrap();
-        let sql = if on {
-            SQLITE_FAULT
-        } else {
-            "DROP TRIGGER inject_fault"
-        };
-        conn.execute_batch(sql).unwrap();
+        for sql in statements {
+            conn.execute_batch(sql).unwrap();
+        }
     } else {
         let url = app.db_url.as_deref().expect("postgres url");
         let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
             .await
             .unwrap();
-        let statements: Vec<&str> = if on {
-            PG_FAULT.to_vec()
-        } else {
-            vec!["DROP TRIGGER inject_fault ON messages"]
-        };
         for sql in statements {
-            sqlx::query(sql).execute(&mut conn).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(*sql))
+                .execute(&mut conn)
+                .await
+                .unwrap();
         }
     }
 }
 
+/// Makes every delete of a message fail (on) or succeed again (off).
+pub async fn set_fault(app: &TestApp, on: bool) {
+    match (app.data_dir().is_some(), on) {
+        (true, true) => execute(app, &[SQLITE_FAULT]).await,
+        (true, false) => execute(app, &["DROP TRIGGER inject_fault"]).await,
+        (false, true) => execute(app, &PG_FAULT).await,
+        (false, false) => execute(app, &["DROP TRIGGER inject_fault ON messages"]).await,
+    }
+}
+
 /// Attempts made, state and last error of the (only) job, read from the store.
-async fn job_state(app: &TestApp) -> (i64, String, Option<String>) {
+pub async fn job_state(app: &TestApp) -> (i64, String, Option<String>) {
     let sql = "SELECT attempts, state, last_error FROM jobs";
     if let Some(dir) = app.data_dir() {
         let conn = rusqlite::Connection::open(dir.join("engram.db")).unwrap();

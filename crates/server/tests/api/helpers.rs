@@ -104,6 +104,7 @@ impl TestApp {
             engram_core::queue::PURGE_BATCH,
             embedder,
             state.webhooks.clone(),
+            state.metrics.clone(),
         ));
         let router = build_router(state, 1024 * 1024);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engram_core::filter::Resource;
-use engram_core::queue::{Job, PURGE_SESSION, PurgeSession};
+use engram_core::queue::{Job, PURGE_SESSION, PurgeSession, QueueDepth};
 use engram_core::time::now_micros;
 use engram_core::{Error, Store};
 use serde_json::Value;
@@ -209,6 +209,7 @@ pub async fn check_fail_and_retry(store: Arc<dyn Store>) {
         payload: serde_json::Value::Null,
         attempts: 1,
         max_attempts: 1,
+        run_at: 0,
     };
     match store.fail_job(&ghost, "x", None).await {
         Err(Error::Internal(_)) => {}
@@ -399,4 +400,41 @@ pub async fn check_dead_letter_rerun(store: Arc<dyn Store>) {
     let again = claim(&store, live_lease()).await.expect("re-run job");
     assert_eq!((again.id, again.attempts), (job.id, 1));
     assert_eq!(store.list_jobs(None, 10).await.unwrap().len(), 1);
+}
+
+fn depth(state: &str, jobs: i64) -> QueueDepth {
+    QueueDepth {
+        kind: PURGE_SESSION.into(),
+        state: state.into(),
+        jobs,
+    }
+}
+
+/// Queue depth counts unfinished and dead-lettered jobs by kind and state; finished
+/// jobs are not depth.
+pub async fn check_queue_depth(store: Arc<dyn Store>) {
+    assert_eq!(store.queue_depth().await.unwrap(), []);
+    let started = now_micros();
+    for name in ["a", "b", "c"] {
+        store
+            .create_messages("w", name, vec![msg("alice", "x", 1)])
+            .await
+            .unwrap();
+        store.delete_session("w", name).await.unwrap();
+    }
+    assert_eq!(store.queue_depth().await.unwrap(), [depth("pending", 3)]);
+
+    let running = claim(&store, live_lease()).await.expect("job");
+    assert!(running.run_at >= started && running.run_at <= now_micros());
+    let dead = claim(&store, live_lease()).await.expect("job");
+    store.fail_job(&dead, "gave up", None).await.unwrap();
+    assert_eq!(
+        store.queue_depth().await.unwrap(),
+        [depth("failed", 1), depth("pending", 1), depth("running", 1)]
+    );
+
+    store.complete_job(&running).await.unwrap();
+    let last = claim(&store, live_lease()).await.expect("job");
+    store.complete_job(&last).await.unwrap();
+    assert_eq!(store.queue_depth().await.unwrap(), [depth("failed", 1)]);
 }
