@@ -9,6 +9,7 @@ mod ingest;
 mod reads;
 mod report;
 mod server;
+mod vectors;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -58,6 +59,10 @@ struct Cli {
     /// Requests per read operation.
     #[arg(long, default_value_t = 2000)]
     read_requests: u64,
+    /// Give every message the reads scenario stored a vector and restart engram with the
+    /// built-in model, so searches are hybrid (own server only; needs scripts/fetch-model.sh).
+    #[arg(long)]
+    vectors: bool,
     /// Concurrent read clients.
     #[arg(long, default_value_t = 16)]
     read_clients: usize,
@@ -165,7 +170,7 @@ async fn run(
     // Own server: spawn it (and prepare the floor store) on fresh storage.
     let mut engram = None;
     let mut floor = None;
-    let base = match &cli.url {
+    let mut base = match &cli.url {
         Some(url) => url.trim_end_matches('/').to_string(),
         None => {
             let bin = match &cli.engram_bin {
@@ -245,19 +250,43 @@ async fn run(
     if wants(Scenario::Reads) {
         eprintln!("reads: seeding {} messages", cli.read_messages);
         let stored = reads::seed(http, &base, "bench-reads", cli.read_messages).await?;
+        if let Some(e) = engram.as_mut() {
+            if cli.vectors {
+                let embedder = engram_embed::load_default()?
+                    .context("--vectors needs the built-in model (scripts/fetch-model.sh)")?;
+                e.stop()?;
+                eprintln!("vectors: one per stored message");
+                vectors::seed(e.data_dir(), e.database_url(), &embedder).await?;
+                e.embeddings = "local".into();
+                e.restart(http).await?;
+                base = e.base.clone();
+            }
+            if let Some(url) = e.database_url() {
+                server::analyze(url).await?;
+            }
+        } else if cli.vectors {
+            bail!("--vectors needs an engram the bench starts itself");
+        }
         eprintln!("reads: {} requests per operation", cli.read_requests);
-        rows.extend(
-            reads::run(
-                http,
-                &base,
-                "bench-reads",
-                stored,
-                cli.read_clients,
-                cli.read_requests,
-                &cli.read_ops,
-            )
-            .await?,
-        );
+        let mut measured = reads::run(
+            http,
+            &base,
+            "bench-reads",
+            stored,
+            cli.read_clients,
+            cli.read_requests,
+            &cli.read_ops,
+        )
+        .await?;
+        if cli.vectors {
+            for row in measured
+                .iter_mut()
+                .filter(|r| r.scenario.starts_with("search"))
+            {
+                row.scenario = format!("hybrid {}", row.scenario);
+            }
+        }
+        rows.extend(measured);
     }
 
     if wants(Scenario::Delete) {

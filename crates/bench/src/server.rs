@@ -16,6 +16,8 @@ pub struct Engram {
     log: PathBuf,
     child: Option<Child>,
     pub base: String,
+    /// `ENGRAM_EMBEDDINGS` for the next start.
+    pub embeddings: String,
 }
 
 fn free_port() -> Result<u16> {
@@ -47,6 +49,9 @@ impl Engram {
             log,
             child: None,
             base: String::new(),
+            // Background embedding would compete with the measured requests for the CPU;
+            // `ENGRAM_BENCH_EMBEDDINGS=local` measures with it on.
+            embeddings: std::env::var("ENGRAM_BENCH_EMBEDDINGS").unwrap_or_else(|_| "off".into()),
         };
         let took = e.spawn(http).await?;
         Ok((e, took))
@@ -66,12 +71,7 @@ impl Engram {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .env_remove("DB_CONNECTION_URI")
-            // Background embedding would compete with the measured requests for the CPU;
-            // `ENGRAM_BENCH_EMBEDDINGS=local` measures with it on.
-            .env(
-                "ENGRAM_EMBEDDINGS",
-                std::env::var("ENGRAM_BENCH_EMBEDDINGS").unwrap_or_else(|_| "off".into()),
-            )
+            .env("ENGRAM_EMBEDDINGS", &self.embeddings)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
@@ -107,6 +107,16 @@ impl Engram {
     pub async fn restart(&mut self, http: &reqwest::Client) -> Result<Duration> {
         self.stop()?;
         self.spawn(http).await
+    }
+
+    /// Where its SQLite store lives.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The PostgreSQL database it uses, if any.
+    pub fn database_url(&self) -> Option<&str> {
+        self.database_url.as_deref()
     }
 
     /// `(VmRSS, VmHWM)` in MB, from `/proc/<pid>/status`.
@@ -202,6 +212,14 @@ impl PgDatabases {
         }
         Ok(())
     }
+}
+
+/// Updates the planner statistics of a freshly filled database, as autovacuum would a
+/// minute or so later: without them PostgreSQL plans the measured reads for empty tables.
+pub async fn analyze(url: &str) -> Result<()> {
+    let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(url).await?;
+    sqlx::query("ANALYZE").execute(&mut c).await?;
+    Ok(())
 }
 
 /// The same server URL pointing at another database (query string kept).
