@@ -221,6 +221,12 @@ pub enum QueueAction {
     },
     /// Re-run a dead-lettered (failed) job with a fresh attempt budget.
     Retry { id: i64 },
+    /// The purge receipts of a workspace: which sessions were deleted, how many rows each
+    /// purge removed, when it was asked for and when it finished. No content.
+    Receipts {
+        #[arg(long)]
+        workspace: String,
+    },
 }
 
 impl StoreArgs {

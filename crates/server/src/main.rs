@@ -103,6 +103,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                     println!("job {id} queued again");
                 }
+                QueueAction::Receipts { workspace } => {
+                    println!(
+                        "{:<28} {:>10} {:>8}  {:<28} finished",
+                        "session", "messages", "members", "requested"
+                    );
+                    for r in store.deletion_receipts(&workspace).await? {
+                        println!(
+                            "{:<28} {:>10} {:>8}  {:<28} {}",
+                            r.session_id,
+                            r.messages_deleted,
+                            r.members_deleted,
+                            engram_core::time::format(r.requested_at),
+                            r.finished_at
+                                .map_or("purge pending".into(), engram_core::time::format)
+                        );
+                    }
+                }
             }
             Ok(())
         }

@@ -485,6 +485,18 @@ on_both!(rename_export_and_delete, |engine: Engine| async move {
             let report = String::from_utf8_lossy(&verify.stdout);
             assert!(verify.status.success(), "{report}");
             assert!(report.contains("store is clean"), "{report}");
+            // The receipt names the session and counts its rows, and holds no content.
+            let receipts = engine
+                .command(&["queue", "receipts", "--workspace", "pocketpaw"])
+                .output()
+                .expect("queue receipts");
+            let listed = String::from_utf8_lossy(&receipts.stdout);
+            assert!(receipts.status.success(), "{listed}");
+            let row = listed.lines().nth(1).expect("one receipt");
+            let fields: Vec<&str> = row.split_whitespace().collect();
+            assert_eq!(fields[..3], ["websocket_a", "2", "2"], "{listed}");
+            assert!(!listed.contains("pending"), "{listed}");
+            assert!(!listed.contains("Hello"), "{listed}");
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
