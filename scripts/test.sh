@@ -6,10 +6,12 @@
 #     (exports TEST_DATABASE_URL; stopped on exit, even on failure); then the embedding
 #     model's weights via scripts/fetch-model.sh (exports ENGRAM_MODEL_DIR)
 #  3. Rust tests (cargo nextest, else cargo test)
-#  4. release build of engram
+#  4. release build of engram and engram-bench
 #  5. Python SDK conformance (honcho-ai 2.7.0), SQLite then PostgreSQL
 #  6. TypeScript SDK check (@honcho-ai/sdk 2.5.0), SQLite then PostgreSQL
 #  7. crash tests (SIGKILL mid-write, SIGTERM), SQLite then PostgreSQL
+#  8. 20-second soak smoke on SQLite (engram-bench --scenarios soak): fails on any error,
+#     lost acknowledged write or unfinished purge
 #
 # Every section runs even if an earlier one failed (except those needing the binary when the
 # build failed); the exit status is non-zero if anything failed. Network: 127.0.0.1 only
@@ -160,7 +162,7 @@ if [ -z "${ENGRAM_SKIP_RUST:-}" ]; then
 fi
 
 # ---------------------------------------------------------------- 4. release build ---------
-step "release build (engram-server)" cargo build --release -p engram-server
+step "release build (engram-server, engram-bench)" cargo build --release -p engram-server -p engram-bench
 if [ ! -x "$ENGRAM_BIN" ]; then
   FAILED+=("no binary at $ENGRAM_BIN: conformance skipped")
 else
@@ -195,6 +197,10 @@ else
     step "crash tests: sqlite" "${SQ_ENV[@]}" "${PYTEST[@]}" conformance/python/test_crash.py
     step "crash tests: postgres" "${PG_ENV[@]}" "${PYTEST[@]}" conformance/python/test_crash.py
   fi
+
+  # -------------------------------------------------------------- 8. soak smoke ----------
+  step "soak smoke: sqlite (20 s)" "$TARGET_DIR/release/engram-bench" --engram-bin "$ENGRAM_BIN" \
+    --scenarios soak --soak-seconds 20
 fi
 
 # ---------------------------------------------------------------- summary ------------------

@@ -1,22 +1,30 @@
 //! Session deletion: how long the `DELETE` takes to answer (it should not grow with the
-//! session) and how fast the background purge removes the messages afterwards.
+//! session) and how fast the background purge removes the messages afterwards, next to
+//! the floor's plain `DELETE`s of as many rows when the bench started engram itself.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use serde_json::Value;
 
-use crate::reads::seed;
+use crate::floor::Floor;
+use crate::reads::{seed, tag};
 use crate::report::{Row, Samples};
 
 /// Longest a purge may take before the run gives up on it.
 const PURGE_LIMIT: Duration = Duration::from_secs(1800);
 
 /// For each size: fill a session, delete it, and wait for its purge to finish.
-pub async fn run(http: &reqwest::Client, base: &str, sizes: &[u64]) -> Result<Vec<Row>> {
+pub async fn run(
+    http: &reqwest::Client,
+    base: &str,
+    sizes: &[u64],
+    floor: Option<&Floor>,
+) -> Result<Vec<Row>> {
     let mut rows = vec![];
-    for &size in sizes {
-        let ws = format!("bench-delete-{size}");
+    for (n, &size) in sizes.iter().enumerate() {
+        // The position keeps a repeated size in a workspace of its own.
+        let ws = format!("bench-delete-{n}-{size}");
         eprintln!("delete: seeding {size} messages");
         let stored = seed(http, base, &ws, size).await?;
         let url = format!("{base}/v3/workspaces/{ws}/sessions/s");
@@ -52,13 +60,23 @@ pub async fn run(http: &reqwest::Client, base: &str, sizes: &[u64]) -> Result<Ve
         let purged = started.elapsed();
         let mut purge = Samples::default();
         purge.latencies.push(purged);
-        rows.push(purge.row(
+        let mut row = purge.row(
             &format!("purge to receipt ({}k msgs)", stored / 1000),
             1,
             stored,
             "msg/s",
             purged,
-        ));
+        );
+        match floor {
+            Some(f) => {
+                eprintln!("delete floor: {stored} messages");
+                let floor_row = f.purge(&ws, stored, |i| tag(i).to_string()).await?;
+                row.vs_floor = Some(row.throughput / floor_row.throughput.max(1e-9));
+                rows.push(row);
+                rows.push(floor_row);
+            }
+            None => rows.push(row),
+        }
     }
     Ok(rows)
 }

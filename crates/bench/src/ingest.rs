@@ -38,10 +38,13 @@ pub fn batch_body(first: u64, metadata: impl Fn(u64) -> Option<Value>) -> Vec<u8
 }
 
 /// Sends one request and records its latency; non-2xx and transport failures are errors.
-pub async fn timed(samples: &mut Samples, req: reqwest::RequestBuilder) {
+/// Returns the body of a success.
+pub async fn timed(samples: &mut Samples, req: reqwest::RequestBuilder) -> Option<Vec<u8>> {
     let started = Instant::now();
     let outcome = match req.send().await {
-        Ok(r) if r.status().is_success() => r.bytes().await.map(|_| ()).map_err(|e| e.to_string()),
+        Ok(r) if r.status().is_success() => {
+            r.bytes().await.map(Vec::from).map_err(|e| e.to_string())
+        }
         Ok(r) => {
             let status = r.status();
             let body = r.text().await.unwrap_or_default();
@@ -53,9 +56,7 @@ pub async fn timed(samples: &mut Samples, req: reqwest::RequestBuilder) {
         Err(e) => Err(e.to_string()),
     };
     samples.latencies.push(started.elapsed());
-    if let Err(e) = outcome {
-        samples.error(e);
-    }
+    outcome.map_err(|e| samples.error(e)).ok()
 }
 
 /// Creates the workspace and sessions up front (untimed), so the measured requests are

@@ -9,6 +9,7 @@ mod ingest;
 mod reads;
 mod report;
 mod server;
+mod soak;
 mod vectors;
 
 use std::path::PathBuf;
@@ -24,7 +25,7 @@ use crate::server::{Engram, PgDatabases};
 #[derive(Parser, Debug)]
 #[command(
     name = "engram-bench",
-    about = "Benchmark engram (or any Honcho v3 server): ingest, reads, resources"
+    about = "Benchmark engram (or any Honcho v3 server): ingest, reads, resources, deletes, soak"
 )]
 struct Cli {
     /// Start engram on a fresh temporary store of this engine.
@@ -86,6 +87,12 @@ struct Cli {
     /// Single queries embedded by the `embed` scenario.
     #[arg(long, default_value_t = 200)]
     embed_queries: u64,
+    /// Length of the soak's load, in seconds.
+    #[arg(long, default_value_t = 600)]
+    soak_seconds: u64,
+    /// Concurrent soak clients.
+    #[arg(long, default_value_t = 16)]
+    soak_clients: usize,
     /// Also write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -106,12 +113,14 @@ enum Scenario {
     Embed,
     /// DELETE answer time and purge rate for sessions of `--delete-sizes` messages.
     Delete,
+    /// Mixed writes, reads and deletes for `--soak-seconds`; fails on errors or lost writes.
+    Soak,
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
-    if cli.clients.contains(&0) || cli.read_clients == 0 {
+    if cli.clients.contains(&0) || cli.read_clients == 0 || cli.soak_clients == 0 {
         bail!("client counts must be at least 1");
     }
     let http = reqwest::Client::builder()
@@ -134,6 +143,11 @@ async fn main() -> Result<()> {
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)
             .with_context(|| format!("write {}", path.display()))?;
         println!("\nJSON written to {}", path.display());
+    }
+    if let Some(problems) = report.soak.as_ref().map(report::Soak::problems)
+        && !problems.is_empty()
+    {
+        bail!("soak failed: {}", problems.join(", "));
     }
     Ok(())
 }
@@ -163,6 +177,7 @@ async fn run(
                 command: std::env::args().collect::<Vec<_>>().join(" "),
                 rows,
                 resources: None,
+                soak: None,
             });
         }
     }
@@ -205,7 +220,7 @@ async fn run(
                 startup.as_secs_f64() * 1e3,
                 database_url.as_deref().unwrap_or("sqlite, fresh temp dir")
             );
-            if wants(Scenario::Ingest) {
+            if wants(Scenario::Ingest) || wants(Scenario::Delete) {
                 let max_clients = cli.clients.iter().copied().max().unwrap_or(1);
                 floor = Some(match (cli.engine, pg.as_mut()) {
                     (Engine::Postgres, Some(dbs)) => {
@@ -219,6 +234,10 @@ async fn run(
             base
         }
     };
+
+    if wants(Scenario::Soak) {
+        soak::require_loopback(&base)?;
+    }
 
     // One untimed write first: engram loads its tokenizer on first use, and that one-off
     // cost belongs in the resources section, not in the steady-state ingest percentiles.
@@ -237,7 +256,7 @@ async fn run(
             let (mut row, _) = ingest::run(http, &base, &ws, clients, cli.ingest_batches).await?;
             if let Some(f) = &floor {
                 eprintln!("ingest floor: {clients} clients");
-                let floor_row = f.run(&ws, clients, cli.ingest_batches).await?;
+                let floor_row = f.ingest(&ws, clients, cli.ingest_batches).await?;
                 row.vs_floor = Some(row.throughput / floor_row.throughput.max(1e-9));
                 rows.push(row);
                 rows.push(floor_row);
@@ -290,7 +309,20 @@ async fn run(
     }
 
     if wants(Scenario::Delete) {
-        rows.extend(delete::run(http, &base, &cli.delete_sizes).await?);
+        rows.extend(delete::run(http, &base, &cli.delete_sizes, floor.as_ref()).await?);
+    }
+
+    let mut soak = None;
+    if wants(Scenario::Soak) {
+        eprintln!(
+            "soak: {} clients for {} s",
+            cli.soak_clients, cli.soak_seconds
+        );
+        let rss = || engram.as_ref().and_then(Engram::rss_mb).map(|(rss, _)| rss);
+        let (soak_rows, summary) =
+            soak::run(http, &base, cli.soak_seconds, cli.soak_clients, &rss).await?;
+        rows.extend(soak_rows);
+        soak = Some(summary);
     }
 
     let mut engine = None;
@@ -320,6 +352,7 @@ async fn run(
         command: std::env::args().collect::<Vec<_>>().join(" "),
         rows,
         resources: (own && wants(Scenario::Resources)).then_some(resources),
+        soak,
     })
 }
 

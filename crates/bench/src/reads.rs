@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::Result;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::ingest::{BATCH, batch_body, prepare, timed};
 use crate::report::{Row, Samples};
@@ -13,8 +13,13 @@ use crate::report::{Row, Samples};
 const SEED_CLIENTS: u64 = 4;
 const PAGE: u64 = 50;
 
-/// Fills session `s` with `messages` messages (rounded up to whole batches), each tagged
-/// `{"k": "v<i % 10>"}` so the filtered list matches a tenth of the session.
+/// Message `i`'s metadata, `{"k": "v<i % 10>"}`: the filtered list matches a tenth of
+/// the session.
+pub fn tag(i: u64) -> Value {
+    json!({"k": format!("v{}", i % 10)})
+}
+
+/// Fills session `s` with `messages` messages (rounded up to whole batches), each tagged.
 pub async fn seed(http: &reqwest::Client, base: &str, ws: &str, messages: u64) -> Result<u64> {
     prepare(http, base, ws, std::iter::once("s".to_string())).await?;
     let batches = messages.div_ceil(BATCH as u64);
@@ -30,9 +35,7 @@ pub async fn seed(http: &reqwest::Client, base: &str, ws: &str, messages: u64) -
                     if b >= batches {
                         break;
                     }
-                    let body = batch_body(b * BATCH as u64, |i| {
-                        Some(json!({"k": format!("v{}", i % 10)}))
-                    });
+                    let body = batch_body(b * BATCH as u64, |i| Some(tag(i)));
                     let req = http
                         .post(&url)
                         .header("content-type", "application/json")

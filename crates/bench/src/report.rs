@@ -101,6 +101,93 @@ pub struct Resources {
     pub rss_peak_mb: Option<f64>,
 }
 
+/// The outcome of the soak beyond per-operation latencies.
+#[derive(Debug, Default, Serialize)]
+pub struct Soak {
+    pub load_s: f64,
+    pub clients: usize,
+    /// RSS is compared from the first sample after this point of the load.
+    pub warm_up_s: f64,
+    pub acknowledged_messages: u64,
+    pub sessions_deleted: u64,
+    pub live_sessions_checked: u64,
+    pub messages_checked: u64,
+    pub lost_writes: u64,
+    pub stray_messages: u64,
+    /// Failed requests of the load and the read-back together.
+    pub errors: u64,
+    pub purges_completed: i64,
+    /// Purges still pending or running when the drain stopped waiting.
+    pub purges_unfinished: i64,
+    pub purges_failed: i64,
+    /// From the end of the load until no purge was pending or running.
+    pub drain_s: f64,
+    pub rss_warm_mb: Option<f64>,
+    pub rss_end_mb: Option<f64>,
+    pub rss_max_mb: Option<f64>,
+    pub rss_growth_pct: Option<f64>,
+}
+
+impl Soak {
+    /// Why the soak failed; empty when it passed.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = vec![];
+        if self.errors > 0 {
+            out.push(format!("{} errors", self.errors));
+        }
+        if self.lost_writes > 0 {
+            out.push(format!("{} lost acknowledged writes", self.lost_writes));
+        }
+        if self.stray_messages > 0 {
+            out.push(format!("{} stray messages", self.stray_messages));
+        }
+        let purged = self.purges_completed == self.sessions_deleted as i64;
+        if !purged || self.purges_failed > 0 {
+            out.push(format!(
+                "{} of {} purges completed ({} failed, {} unfinished)",
+                self.purges_completed,
+                self.sessions_deleted,
+                self.purges_failed,
+                self.purges_unfinished
+            ));
+        }
+        out
+    }
+
+    pub fn print(&self) {
+        println!();
+        println!("soak: {:.0} s load, {} clients", self.load_s, self.clients);
+        let count = |label: &str, v: u64| println!("{label:<32} {v:>10}");
+        count("acknowledged messages", self.acknowledged_messages);
+        count("sessions deleted", self.sessions_deleted);
+        count("live sessions read back", self.live_sessions_checked);
+        count("messages read back", self.messages_checked);
+        count("lost acknowledged writes", self.lost_writes);
+        count("stray messages", self.stray_messages);
+        count("errors", self.errors);
+        println!(
+            "{:<32} {:>10} of {} ({} failed), drained {:.1} s after the load",
+            "purges completed",
+            self.purges_completed,
+            self.sessions_deleted,
+            self.purges_failed,
+            self.drain_s
+        );
+        let mb = |label: &str, v: Option<f64>| {
+            if let Some(v) = v {
+                println!("{label:<32} {v:>10.1} MB");
+            }
+        };
+        let warm = format!("RSS after warm-up ({:.0} s)", self.warm_up_s);
+        mb(&warm, self.rss_warm_mb);
+        mb("RSS at end of load", self.rss_end_mb);
+        mb("RSS max after warm-up", self.rss_max_mb);
+        if let Some(g) = self.rss_growth_pct {
+            println!("{:<32} {g:>+9.1}%", "RSS growth after warm-up");
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub target: String,
@@ -109,6 +196,7 @@ pub struct Report {
     pub command: String,
     pub rows: Vec<Row>,
     pub resources: Option<Resources>,
+    pub soak: Option<Soak>,
 }
 
 pub fn print(report: &Report) {
@@ -183,5 +271,38 @@ pub fn print(report: &Report) {
         show("RSS idle", res.rss_idle_mb, "MB");
         show("RSS after load", res.rss_after_mb, "MB");
         show("RSS peak (VmHWM)", res.rss_peak_mb, "MB");
+    }
+    if let Some(soak) = &report.soak {
+        soak.print();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Soak;
+
+    #[test]
+    fn a_soak_passes_only_clean_and_drained() {
+        let clean = Soak {
+            sessions_deleted: 3,
+            purges_completed: 3,
+            ..Soak::default()
+        };
+        assert!(clean.problems().is_empty());
+        let undrained = Soak {
+            purges_completed: 2,
+            purges_unfinished: 1,
+            ..clean
+        };
+        assert_eq!(undrained.problems().len(), 1);
+        let lossy = Soak {
+            errors: 1,
+            lost_writes: 2,
+            stray_messages: 1,
+            sessions_deleted: 3,
+            purges_completed: 3,
+            ..Soak::default()
+        };
+        assert_eq!(lossy.problems().len(), 3);
     }
 }
