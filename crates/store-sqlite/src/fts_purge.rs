@@ -3,17 +3,21 @@
 //! The index runs with `secure-delete`, which removes a deleted message's terms from every
 //! index segment at once instead of leaving them behind delete markers until a merge (a
 //! plain delete followed by a full merge was tried: in some segment layouts FTS5 keeps
-//! the delete markers, words included). Its cost grows with the number of segments, so a
-//! large purge first merges the index down to one segment, in bounded steps, and then
-//! deletes in small batches so no step holds the single writer for long.
+//! the delete markers, words included). Its cost per message grows with the number of
+//! segments, so a purge that is a large share of the store first merges the index down to
+//! one segment, in bounded steps; a full merge costs in proportion to the whole index, so
+//! smaller purges skip it. Deletes then go in small batches so no step holds the single
+//! writer for long.
 
 use engram_core::Result;
-use rusqlite::{Connection, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use crate::db_err;
 
-/// Purges with more messages left than this merge the index before deleting.
+/// A purge merges the index first when it has more messages than this...
 pub const MERGE_FIRST_ABOVE: i64 = 500;
+/// ...and at least this share (1/n) of all stored messages.
+const MERGE_FIRST_SHARE: i64 = 20;
 /// Messages per step, so one step holds the writer for tens of milliseconds.
 const STEP: i64 = 100;
 /// Index pages one merge step writes (about 2 MB with 4 kB pages).
@@ -46,23 +50,26 @@ impl Scope {
 }
 
 /// One step of a purge's message removal: a bounded merge of the index or a batch of
-/// deletes. `unit_key` names the purge, which merges at most once however often it is
-/// resumed.
+/// deletes. `unit_key` names the purge, which decides once whether to merge and merges at
+/// most once however often it is resumed.
 pub fn step(conn: &Connection, unit_key: &str, scope: Scope, batch: i64) -> Result<StepOutcome> {
-    if !merged(conn, unit_key)? && remaining_over(conn, scope)? {
-        let before = conn.total_changes();
-        conn.prepare_cached("INSERT INTO messages_fts (messages_fts, rank) VALUES ('merge', ?1)")
+    match decided(conn, unit_key)? {
+        Some(_) => {}
+        None if merge_pays(conn, scope)? => {
+            let before = conn.total_changes();
+            conn.prepare_cached(
+                "INSERT INTO messages_fts (messages_fts, rank) VALUES ('merge', ?1)",
+            )
             .map_err(db_err)?
             .execute([-MERGE_PAGES])
             .map_err(db_err)?;
-        // FTS5's documented completion test: a merge with nothing left to do changes < 2 rows.
-        if conn.total_changes() - before >= 2 {
-            return Ok(StepOutcome::Merged);
+            // FTS5's documented completion test: a merge with nothing to do changes < 2 rows.
+            if conn.total_changes() - before >= 2 {
+                return Ok(StepOutcome::Merged);
+            }
+            decide(conn, unit_key, true)?;
         }
-        conn.prepare_cached("INSERT INTO fts_merged_purges (unit_key) VALUES (?1)")
-            .map_err(db_err)?
-            .execute([unit_key])
-            .map_err(db_err)?;
+        None => decide(conn, unit_key, false)?,
     }
     let (select, binds) = scope.selection(batch.min(STEP));
     let removed = conn
@@ -73,7 +80,7 @@ pub fn step(conn: &Connection, unit_key: &str, scope: Scope, batch: i64) -> Resu
     if removed > 0 {
         return Ok(StepOutcome::Deleted(removed as i64));
     }
-    conn.prepare_cached("DELETE FROM fts_merged_purges WHERE unit_key = ?1")
+    conn.prepare_cached("DELETE FROM fts_purge_plans WHERE unit_key = ?1")
         .map_err(db_err)?
         .execute([unit_key])
         .map_err(db_err)?;
@@ -86,19 +93,38 @@ pub enum StepOutcome {
     Done,
 }
 
-fn merged(conn: &Connection, unit_key: &str) -> Result<bool> {
-    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM fts_merged_purges WHERE unit_key = ?1)")
+/// Whether the purge has decided on merging (and, if so, finished the merge).
+fn decided(conn: &Connection, unit_key: &str) -> Result<Option<bool>> {
+    conn.prepare_cached("SELECT merged FROM fts_purge_plans WHERE unit_key = ?1")
         .map_err(db_err)?
         .query_row([unit_key], |r| r.get(0))
+        .optional()
         .map_err(db_err)
 }
 
-fn remaining_over(conn: &Connection, scope: Scope) -> Result<bool> {
-    let (select, binds) = scope.selection(MERGE_FIRST_ABOVE + 1);
-    let count: i64 = conn
+fn decide(conn: &Connection, unit_key: &str, merged: bool) -> Result<()> {
+    conn.prepare_cached("INSERT INTO fts_purge_plans (unit_key, merged) VALUES (?1, ?2)")
+        .map_err(db_err)?
+        .execute(params![unit_key, merged])
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// Counted once per purge, when it decides.
+fn merge_pays(conn: &Connection, scope: Scope) -> Result<bool> {
+    let (select, binds) = scope.selection(-1);
+    let mine: i64 = conn
         .prepare_cached(&format!("SELECT COUNT(*) FROM ({select})"))
         .map_err(db_err)?
         .query_row(params_from_iter(binds), |r| r.get(0))
         .map_err(db_err)?;
-    Ok(count > MERGE_FIRST_ABOVE)
+    if mine <= MERGE_FIRST_ABOVE {
+        return Ok(false);
+    }
+    let all: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM messages")
+        .map_err(db_err)?
+        .query_row([], |r| r.get(0))
+        .map_err(db_err)?;
+    Ok(mine * MERGE_FIRST_SHARE >= all)
 }
