@@ -60,6 +60,10 @@ struct Cli {
     /// Requests per read operation.
     #[arg(long, default_value_t = 2000)]
     read_requests: u64,
+    /// Skip the ingest and purge floors (a SQLite purge floor of a million messages runs
+    /// FTS5's secure-delete for tens of minutes).
+    #[arg(long)]
+    no_floor: bool,
     /// Give every message the reads scenario stored a vector and restart engram with the
     /// built-in model, so searches are hybrid (own server only; needs scripts/fetch-model.sh).
     #[arg(long)]
@@ -220,7 +224,7 @@ async fn run(
                 startup.as_secs_f64() * 1e3,
                 database_url.as_deref().unwrap_or("sqlite, fresh temp dir")
             );
-            if wants(Scenario::Ingest) || wants(Scenario::Delete) {
+            if !cli.no_floor && (wants(Scenario::Ingest) || wants(Scenario::Delete)) {
                 let max_clients = cli.clients.iter().copied().max().unwrap_or(1);
                 floor = Some(match (cli.engine, pg.as_mut()) {
                     (Engine::Postgres, Some(dbs)) => {
