@@ -37,7 +37,7 @@ pub async fn run(
         let mut answer = Samples::default();
         answer.latencies.push(answered);
         rows.push(answer.row(
-            &format!("DELETE session ({}k msgs)", stored / 1000),
+            &format!("DELETE session ({} msgs)", count_label(stored)),
             1,
             1,
             "req/s",
@@ -61,7 +61,7 @@ pub async fn run(
         let mut purge = Samples::default();
         purge.latencies.push(purged);
         let mut row = purge.row(
-            &format!("purge to receipt ({}k msgs)", stored / 1000),
+            &format!("purge to receipt ({} msgs)", count_label(stored)),
             1,
             stored,
             "msg/s",
@@ -79,4 +79,13 @@ pub async fn run(
         }
     }
     Ok(rows)
+}
+
+/// `1`, `10k`, `1M`: short enough for the table's first column.
+fn count_label(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
+        n if n >= 1000 && n % 1000 == 0 => format!("{}k", n / 1000),
+        n => n.to_string(),
+    }
 }

@@ -24,8 +24,8 @@ pub fn content(i: u64) -> String {
 }
 
 /// The JSON body of one batch; `metadata` gives each message its metadata, if any.
-pub fn batch_body(first: u64, metadata: impl Fn(u64) -> Option<Value>) -> Vec<u8> {
-    let messages: Vec<Value> = (first..first + BATCH as u64)
+pub fn batch_body(first: u64, end: u64, metadata: impl Fn(u64) -> Option<Value>) -> Vec<u8> {
+    let messages: Vec<Value> = (first..end)
         .map(|i| {
             let mut m = json!({"peer_id": "p", "content": content(i)});
             if let Some(md) = metadata(i) {
@@ -111,7 +111,7 @@ pub async fn run(
                     if b >= batches {
                         break;
                     }
-                    let body = batch_body(b * BATCH as u64, |_| None);
+                    let body = batch_body(b * BATCH as u64, (b + 1) * BATCH as u64, |_| None);
                     let req = http
                         .post(&url)
                         .header("content-type", "application/json")

@@ -368,7 +368,7 @@ async fn warm_up(http: &reqwest::Client, base: &str) -> Result<Duration> {
             "{base}/v3/workspaces/bench-warmup/sessions/w/messages"
         ))
         .header("content-type", "application/json")
-        .body(ingest::batch_body(0, |_| None));
+        .body(ingest::batch_body(0, ingest::BATCH as u64, |_| None));
     ingest::timed(&mut samples, req).await;
     if let Some(e) = samples.first_errors.first() {
         bail!("warm-up write failed: {e}");

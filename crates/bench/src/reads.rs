@@ -19,7 +19,7 @@ pub fn tag(i: u64) -> Value {
     json!({"k": format!("v{}", i % 10)})
 }
 
-/// Fills session `s` with `messages` messages (rounded up to whole batches), each tagged.
+/// Fills session `s` with `messages` messages, in batches of up to 100, each tagged.
 pub async fn seed(http: &reqwest::Client, base: &str, ws: &str, messages: u64) -> Result<u64> {
     prepare(http, base, ws, std::iter::once("s".to_string())).await?;
     let batches = messages.div_ceil(BATCH as u64);
@@ -35,7 +35,9 @@ pub async fn seed(http: &reqwest::Client, base: &str, ws: &str, messages: u64) -
                     if b >= batches {
                         break;
                     }
-                    let body = batch_body(b * BATCH as u64, |i| Some(tag(i)));
+                    let first = b * BATCH as u64;
+                    let end = (first + BATCH as u64).min(messages);
+                    let body = batch_body(first, end, |i| Some(tag(i)));
                     let req = http
                         .post(&url)
                         .header("content-type", "application/json")
@@ -56,7 +58,7 @@ pub async fn seed(http: &reqwest::Client, base: &str, ws: &str, messages: u64) -
         all.errors,
         all.first_errors
     );
-    Ok(batches * BATCH as u64)
+    Ok(messages)
 }
 
 /// One measured read operation.
