@@ -54,6 +54,9 @@ pub enum Error {
     /// A feature switched off by configuration (405 "Feature is disabled").
     #[error("Feature is disabled")]
     Disabled,
+    /// Momentary overload (no database connection freed up in time): 503, worth a retry.
+    #[error("{0}")]
+    Busy(String),
     /// Anything the client cannot fix; the detail never reaches the client.
     #[error("internal error: {0}")]
     Internal(String),

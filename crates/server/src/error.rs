@@ -52,6 +52,16 @@ impl IntoResponse for ApiError {
             Error::PayloadTooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, json!(m)),
             Error::Unauthorized(m) => (StatusCode::UNAUTHORIZED, json!(m)),
             Error::Disabled => (StatusCode::METHOD_NOT_ALLOWED, json!("Feature is disabled")),
+            Error::Busy(m) => {
+                tracing::warn!(error = %m, "request shed");
+                let body = Json(json!({ "detail": m }));
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(axum::http::header::RETRY_AFTER, "1")],
+                    body,
+                )
+                    .into_response();
+            }
             Error::Internal(m) => {
                 tracing::error!(error = %m, "request failed");
                 (
@@ -65,3 +75,20 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn overload_is_503_with_retry_after() {
+        let r = ApiError(Error::Busy("The database is busy; retry shortly".into())).into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[axum::http::header::RETRY_AFTER], "1");
+        let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        assert_eq!(
+            serde_json::from_slice::<Value>(&body).unwrap(),
+            json!({"detail": "The database is busy; retry shortly"})
+        );
+    }
+}

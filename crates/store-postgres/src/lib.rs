@@ -60,6 +60,11 @@ impl Fail {
 
     pub(crate) fn into_error(self) -> Error {
         match self {
+            // Every pooled connection stayed busy past the acquire timeout: overload, which
+            // the client may retry, not a fault.
+            Fail::Db(sqlx::Error::PoolTimedOut) => {
+                Error::Busy("The database is busy; retry shortly".into())
+            }
             Fail::Db(e) => Error::Internal(format!("postgres: {e}")),
             Fail::App(e) => e,
         }
@@ -67,3 +72,20 @@ impl Fail {
 }
 
 pub(crate) type R<T> = std::result::Result<T, Fail>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exhausted_pool_is_busy_not_internal() {
+        assert!(matches!(
+            Fail::Db(sqlx::Error::PoolTimedOut).into_error(),
+            Error::Busy(_)
+        ));
+        assert!(matches!(
+            Fail::Db(sqlx::Error::RowNotFound).into_error(),
+            Error::Internal(_)
+        ));
+    }
+}
