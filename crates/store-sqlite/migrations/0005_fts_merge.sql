@@ -1,3 +1,3 @@
--- Purges that have decided whether to merge the full-text index before deleting from it
--- (and finished that merge), so a resumed purge neither counts nor merges again.
-CREATE TABLE fts_purge_plans (unit_key TEXT PRIMARY KEY, merged INTEGER NOT NULL);
+-- Each running purge's full-text plan: decided once (merge the index first or not), and
+-- whether that merge is still under way, so a resumed purge neither recounts nor re-merges.
+CREATE TABLE fts_purge_plans (unit_key TEXT PRIMARY KEY, merging INTEGER NOT NULL);

@@ -15,7 +15,7 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use crate::db_err;
 
 /// A purge merges the index first when it has more messages than this...
-pub const MERGE_FIRST_ABOVE: i64 = 500;
+const MERGE_FIRST_ABOVE: i64 = 500;
 /// ...and at least this share (1/n) of all stored messages. Measured on 2 cores: a merge
 /// rewrites about 100,000 messages' index per second, secure-delete removes about 700
 /// messages per second from a many-segment index and 7,000 from a merged one, so the
@@ -56,23 +56,31 @@ impl Scope {
 /// deletes. `unit_key` names the purge, which decides once whether to merge and merges at
 /// most once however often it is resumed.
 pub fn step(conn: &Connection, unit_key: &str, scope: Scope, batch: i64) -> Result<StepOutcome> {
-    match decided(conn, unit_key)? {
-        Some(_) => {}
-        None if merge_pays(conn, scope)? => {
-            let before = conn.total_changes();
-            conn.prepare_cached(
-                "INSERT INTO messages_fts (messages_fts, rank) VALUES ('merge', ?1)",
-            )
+    let merging = match merging(conn, unit_key)? {
+        Some(merging) => merging,
+        None => {
+            let merging = merge_pays(conn, scope)?;
+            conn.prepare_cached("INSERT INTO fts_purge_plans (unit_key, merging) VALUES (?1, ?2)")
+                .map_err(db_err)?
+                .execute(params![unit_key, merging])
+                .map_err(db_err)?;
+            merging
+        }
+    };
+    if merging {
+        let before = conn.total_changes();
+        conn.prepare_cached("INSERT INTO messages_fts (messages_fts, rank) VALUES ('merge', ?1)")
             .map_err(db_err)?
             .execute([-MERGE_PAGES])
             .map_err(db_err)?;
-            // FTS5's documented completion test: a merge with nothing to do changes < 2 rows.
-            if conn.total_changes() - before >= 2 {
-                return Ok(StepOutcome::Merged);
-            }
-            decide(conn, unit_key, true)?;
+        // FTS5's documented completion test: a merge with nothing to do changes < 2 rows.
+        if conn.total_changes() - before >= 2 {
+            return Ok(StepOutcome::Merged);
         }
-        None => decide(conn, unit_key, false)?,
+        conn.prepare_cached("UPDATE fts_purge_plans SET merging = 0 WHERE unit_key = ?1")
+            .map_err(db_err)?
+            .execute([unit_key])
+            .map_err(db_err)?;
     }
     let (select, binds) = scope.selection(batch.min(STEP));
     let removed = conn
@@ -96,21 +104,13 @@ pub enum StepOutcome {
     Done,
 }
 
-/// Whether the purge has decided on merging (and, if so, finished the merge).
-fn decided(conn: &Connection, unit_key: &str) -> Result<Option<bool>> {
-    conn.prepare_cached("SELECT merged FROM fts_purge_plans WHERE unit_key = ?1")
+/// The purge's plan: None before it decided, then whether a merge is still under way.
+fn merging(conn: &Connection, unit_key: &str) -> Result<Option<bool>> {
+    conn.prepare_cached("SELECT merging FROM fts_purge_plans WHERE unit_key = ?1")
         .map_err(db_err)?
         .query_row([unit_key], |r| r.get(0))
         .optional()
         .map_err(db_err)
-}
-
-fn decide(conn: &Connection, unit_key: &str, merged: bool) -> Result<()> {
-    conn.prepare_cached("INSERT INTO fts_purge_plans (unit_key, merged) VALUES (?1, ?2)")
-        .map_err(db_err)?
-        .execute(params![unit_key, merged])
-        .map_err(db_err)?;
-    Ok(())
 }
 
 /// Counted once per purge, when it decides.

@@ -194,7 +194,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 async fn sqlite_purge_leaves_no_trace_in_the_files() {
     let app = TestApp::sqlite().await;
     let dir = app.data_dir().expect("sqlite").to_path_buf();
-    // The large session (over fts_purge::MERGE_FIRST_ABOVE messages) merges the
+    // The large session (most of the store, over 500 messages) merges the
     // full-text index before its deletes; the small one deletes at once.
     let sessions = [
         ("small", 50, "zebra-quokka-7731"),
