@@ -9,13 +9,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+use engram_core::queue::LEASE_MICROS;
 use engram_core::search::{EMBED_BACKFILL, EmbedSelection, NewEmbedding};
 use engram_core::time::now_micros;
 use engram_core::{Embedder, Store};
 
 /// Distinct sentences embedded for real; messages reuse their vectors.
 const SENTENCES: usize = 256;
-const LEASE_MICROS: i64 = 600_000_000;
 
 /// Gives every stored message a vector; returns how many were written.
 pub async fn seed(

@@ -40,49 +40,45 @@ impl<'a> Sqlite<'a> {
     /// Condition: the JSON element described by `j` (a json_each row alias) matches `v`
     /// under containment rules.
     fn element_matches(&mut self, j: &str, v: &Value) -> String {
-        match v {
-            Value::Null => format!("{j}.type = 'null'"),
-            Value::Bool(true) => format!("{j}.type = 'true'"),
-            Value::Bool(false) => format!("{j}.type = 'false'"),
-            Value::Number(n) => {
-                let p = self.bind(Bind::Float(n.as_f64().unwrap_or(f64::NAN)));
-                format!("({j}.type IN ('integer', 'real') AND {j}.value = {p})")
-            }
-            Value::String(s) => {
-                let p = self.bind(Bind::Text(s.clone()));
-                format!("({j}.type = 'text' AND {j}.value = {p})")
-            }
-            Value::Object(_) => {
-                let inner = self.contains_in(&format!("{j}.value"), v);
-                format!("({j}.type = 'object' AND {inner})")
-            }
-            Value::Array(_) => {
-                let inner = self.contains_in(&format!("{j}.value"), v);
-                format!("({j}.type = 'array' AND {inner})")
-            }
-        }
+        self.value_matches(&format!("{j}.type"), &format!("{j}.value"), v)
     }
 
-    /// Condition: the scalar at top-level `key` of the object in `expr` is `v`, read by
+    /// Condition: the value at top-level `key` of the object in `expr` matches `v`, read by
     /// path, which costs a fraction of a `json_each` scan per row. None when `key` cannot
-    /// be written as a path or `v` is a container.
+    /// be written as a path.
     fn key_matches(&mut self, expr: &str, key: &str, v: &Value) -> Option<String> {
         let path = self.path(key)?;
-        let ty = format!("json_type({expr}, {path})");
-        Some(match v {
+        Some(self.value_matches(
+            &format!("json_type({expr}, {path})"),
+            &format!("json_extract({expr}, {path})"),
+            v,
+        ))
+    }
+
+    /// Condition: a JSON value, given by its `json_type` name and its SQL value, matches
+    /// `v` under containment rules.
+    fn value_matches(&mut self, ty: &str, value: &str, v: &Value) -> String {
+        match v {
             Value::Null => format!("{ty} = 'null'"),
             Value::Bool(true) => format!("{ty} = 'true'"),
             Value::Bool(false) => format!("{ty} = 'false'"),
             Value::Number(n) => {
                 let p = self.bind(Bind::Float(n.as_f64().unwrap_or(f64::NAN)));
-                format!("({ty} IN ('integer', 'real') AND json_extract({expr}, {path}) = {p})")
+                format!("({ty} IN ('integer', 'real') AND {value} = {p})")
             }
             Value::String(s) => {
                 let p = self.bind(Bind::Text(s.clone()));
-                format!("({ty} = 'text' AND json_extract({expr}, {path}) = {p})")
+                format!("({ty} = 'text' AND {value} = {p})")
             }
-            Value::Object(_) | Value::Array(_) => return None,
-        })
+            Value::Object(_) => {
+                let inner = self.contains_in(value, v);
+                format!("({ty} = 'object' AND {inner})")
+            }
+            Value::Array(_) => {
+                let inner = self.contains_in(value, v);
+                format!("({ty} = 'array' AND {inner})")
+            }
+        }
     }
 
     /// Placeholder for the JSON path of a top-level key; SQLite paths cannot quote `"` or `\`.
