@@ -7,14 +7,22 @@ use engram_server::{AppState, build_router, metrics_router, semantic, serve, wor
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() {
+mod malloc;
+
+fn main() {
+    malloc::tune();
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("ENGRAM_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    if let Err(e) = run(Cli::parse()).await {
+    let cli = Cli::parse();
+    let outcome = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(run(cli)));
+    if let Err(e) = outcome {
         eprintln!("engram: {e:#}");
         std::process::exit(1);
     }

@@ -25,6 +25,10 @@ use crate::{
 };
 
 const READERS: usize = 4;
+/// SQLite's memory in this process, page caches included: past it, caches recycle
+/// their pages instead of growing, so memory stops rising once the caches are warm
+/// rather than as each of the five connections' 16 MB caches fills in turn.
+const HEAP_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 
 pub struct SqliteStore {
     pub(crate) writer: Writer,
@@ -48,6 +52,9 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore> {
         embeddings::register_vec();
         let writer_conn = open(path, OpenFlags::default())?;
+        writer_conn
+            .execute_batch(&format!("PRAGMA soft_heap_limit = {HEAP_LIMIT_BYTES}"))
+            .map_err(db_err)?;
         migrate::run(&writer_conn)?;
         let readers = (0..READERS)
             .map(|_| {
