@@ -29,6 +29,10 @@ const READERS: usize = 4;
 /// their pages instead of growing, so memory stops rising once the caches are warm
 /// rather than as each of the five connections' 16 MB caches fills in turn.
 const HEAP_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
+/// A context of at most this many tokens reads at most about this many messages (every
+/// message costs a token but the rare empty one an import may bring), few enough to read
+/// without a blocking thread.
+const BOUNDED_CONTEXT_TOKENS: i64 = 4096;
 
 pub struct SqliteStore {
     pub(crate) writer: Writer,
@@ -262,6 +266,12 @@ impl Store for SqliteStore {
         session: &str,
         query: ListQuery,
     ) -> Result<Page<Message>> {
+        if query.filter.is_none() {
+            return self
+                .readers
+                .read_bounded(|c| messages::list(c, workspace, session, &query))
+                .await;
+        }
         let (ws, s) = (owned(workspace), owned(session));
         self.readers
             .read(move |c| messages::list(c, &ws, &s, &query))
@@ -274,9 +284,8 @@ impl Store for SqliteStore {
         session: &str,
         id: &str,
     ) -> Result<Option<Message>> {
-        let (ws, s, id) = (owned(workspace), owned(session), owned(id));
         self.readers
-            .read(move |c| messages::get(c, &ws, &s, &id))
+            .read_bounded(|c| messages::get(c, workspace, session, id))
             .await
     }
 
@@ -299,6 +308,12 @@ impl Store for SqliteStore {
         session: &str,
         budget: i64,
     ) -> Result<Vec<Message>> {
+        if budget <= BOUNDED_CONTEXT_TOKENS {
+            return self
+                .readers
+                .read_bounded(|c| messages::recent(c, workspace, session, budget))
+                .await;
+        }
         let (ws, s) = (owned(workspace), owned(session));
         self.readers
             .read(move |c| messages::recent(c, &ws, &s, budget))
