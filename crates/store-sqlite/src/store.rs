@@ -28,7 +28,7 @@ const READERS: usize = 4;
 /// SQLite's memory in this process, page caches included: past it, caches recycle
 /// their pages instead of growing, so memory stops rising once the caches are warm
 /// rather than as each of the five connections' 16 MB caches fills in turn.
-const HEAP_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
+const HEAP_LIMIT_BYTES: i64 = 32 * 1024 * 1024;
 /// A context of at most this many tokens reads at most about this many messages (every
 /// message costs a token but the rare empty one an import may bring), few enough to read
 /// without a blocking thread.
