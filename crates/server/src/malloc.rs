@@ -5,8 +5,8 @@
 //! (search candidates, pages of messages) end up inside arenas that never shrink: in a
 //! 3-minute mixed load on 2 cores, RSS kept climbing from 168 MB to 186 MB across 14
 //! arenas. Two arenas, a fixed 256 kB mmap threshold (large buffers go straight back
-//! to the system) and a 1 MB trim threshold held it between 128 and 141 MB from 30 s
-//! on (`engram-bench --scenarios soak`, README "Load and soak").
+//! to the system) and a 1 MB trim threshold, with SQLite's heap capped, held it between
+//! 128 and 141 MB from 30 s on (`engram-bench --scenarios soak`, README "Load and soak").
 
 /// Environment variables with which an operator sets these by hand; an explicit
 /// setting wins over engram's.

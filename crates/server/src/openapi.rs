@@ -30,8 +30,8 @@ const DOCS_PAGE: &str = r#"<!doctype html>
 </body></html>"#;
 
 /// The document is serialized once: the router is cloned for every connection, and a
-/// handler owning the document would deep-copy it each time (about 1 MB per open
-/// connection under load, found with heaptrack).
+/// handler owning the document would deep-copy it each time (23 MB live under a
+/// 16-client load, found with heaptrack).
 pub fn router(doc: Document) -> Router<AppState> {
     let json = Bytes::from(serde_json::to_vec(&doc).expect("the OpenAPI document serializes"));
     Router::new()
