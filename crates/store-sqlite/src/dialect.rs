@@ -70,13 +70,10 @@ impl<'a> Sqlite<'a> {
                 let p = self.bind(Bind::Text(s.clone()));
                 format!("({ty} = 'text' AND {value} = {p})")
             }
-            Value::Object(_) => {
+            Value::Object(_) | Value::Array(_) => {
+                let kind = if v.is_object() { "object" } else { "array" };
                 let inner = self.contains_in(value, v);
-                format!("({ty} = 'object' AND {inner})")
-            }
-            Value::Array(_) => {
-                let inner = self.contains_in(value, v);
-                format!("({ty} = 'array' AND {inner})")
+                format!("({ty} = '{kind}' AND {inner})")
             }
         }
     }
