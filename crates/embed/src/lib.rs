@@ -43,7 +43,7 @@ mod openai;
 pub use engram_core::Embedder;
 pub use minilm::{MODEL_FILES, MODEL_NAME, MiniLm};
 pub use model_dir::{
-    MODEL_DIR_ENV, default_model_dir, load_default, load_from_dir, resolve_model_dir,
+    MODEL_DIR_ENV, default_model_dir, load_default, load_from_dir, load_with, resolve_model_dir,
 };
 pub use openai::{OpenAiConfig, OpenAiEmbedder};
 

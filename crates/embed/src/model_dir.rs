@@ -30,7 +30,13 @@ pub fn resolve_model_dir(var: impl Fn(&str) -> Option<PathBuf>) -> Option<PathBu
 
 /// Loads the built-in model from [`default_model_dir`]; see [`load_from_dir`].
 pub fn load_default() -> Result<Option<Arc<dyn Embedder>>> {
-    match default_model_dir() {
+    load_with(|name| std::env::var_os(name).map(PathBuf::from))
+}
+
+/// [`load_default`] with the directory resolved through `var` ([`resolve_model_dir`]),
+/// for settings that come from somewhere besides the environment.
+pub fn load_with(var: impl Fn(&str) -> Option<PathBuf>) -> Result<Option<Arc<dyn Embedder>>> {
+    match resolve_model_dir(var) {
         Some(dir) => load_from_dir(&dir),
         None => {
             warn_off("no model directory (neither ENGRAM_MODEL_DIR nor HOME is set)");

@@ -20,6 +20,11 @@ use crate::webhooks::{DEFAULT_TIMEOUT_MS, WebhookConfig};
     about = "engram: a Honcho v3 compatible memory server for AI agents"
 )]
 pub struct Cli {
+    /// A TOML file whose keys are the environment variables named in `--help`
+    /// (`ENGRAM_BIND = "0.0.0.0:8000"`); flags and the environment win over it. Unset,
+    /// `./engram.toml` is read when it exists.
+    #[arg(long, env = crate::settings::CONFIG_ENV, global = true)]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }

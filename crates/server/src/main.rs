@@ -1,8 +1,11 @@
 //! The `engram` binary: parses the command line and runs the chosen subcommand.
 
-use clap::Parser;
+use std::ffi::OsString;
+
+use clap::{CommandFactory, FromArgMatches};
 use engram_server::auth::{self, AuthConfig};
 use engram_server::config::{self, Cli, Command, QueueAction, TokenArgs};
+use engram_server::settings::Settings;
 use engram_server::{AppState, build_router, metrics_router, semantic, serve, worker};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -11,24 +14,35 @@ mod malloc;
 
 fn main() {
     malloc::tune();
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let settings = Settings::load(&args, &Cli::command()).unwrap_or_else(|e| {
+        eprintln!("engram: {e:#}");
+        std::process::exit(1);
+    });
+    let log = settings.get("ENGRAM_LOG");
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_env("ENGRAM_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+            log.and_then(|f| EnvFilter::try_new(f).ok())
+                .unwrap_or_else(|| EnvFilter::new("info")),
         )
         .init();
-    let cli = Cli::parse();
+    let matches = settings.apply(Cli::command()).get_matches_from(args);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Some(file) = settings.file() {
+        tracing::info!(file = %file.display(), "settings file read");
+    }
     let outcome = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(anyhow::Error::from)
-        .and_then(|runtime| runtime.block_on(run(cli)));
+        .and_then(|runtime| runtime.block_on(run(cli, settings)));
     if let Err(e) = outcome {
         eprintln!("engram: {e:#}");
         std::process::exit(1);
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate(store) => {
             store.open().await?;
@@ -43,7 +57,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let auth = args.auth.config()?;
             let cors_origins = config::cors_origins(args.cors_origins.as_deref())?;
             let store = args.store.open().await?;
-            let embedder = semantic::start(&store, &args.embeddings).await?;
+            let embedder = semantic::start(&store, &args.embeddings, &settings).await?;
             let mut state = AppState {
                 auth,
                 webhooks: args.webhooks.config(),
@@ -132,7 +146,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Verify(store) => {
-            let counts = store.open().await?.verify().await?;
+            let store = store.open().await?;
+            let spinner = engram_server::progress::spinner("verifying the store");
+            let counts = store.verify().await;
+            spinner.finish_and_clear();
+            let counts = counts?;
             let mut problems = 0;
             for (check, count) in engram_core::queue::VERIFY_CHECKS.iter().zip(&counts) {
                 println!("{count:>10}  {check}");
@@ -149,7 +167,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Worker(args) => {
             let auth = args.auth.config()?;
             let store = args.store.open().await?;
-            let embedder = semantic::start(&store, &args.embeddings).await?;
+            let embedder = semantic::start(&store, &args.embeddings, &settings).await?;
             let state = AppState {
                 auth,
                 ..AppState::new(store)

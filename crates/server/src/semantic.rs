@@ -1,10 +1,13 @@
 //! Choosing this process's embedding provider at startup and binding the database to
 //! its model, so semantic search and the embedding jobs use one model throughout.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 use engram_core::{Embedder, Store};
+
+use crate::settings::Settings;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Provider {
@@ -33,17 +36,17 @@ pub struct EmbeddingArgs {
 pub async fn start(
     store: &Arc<dyn Store>,
     args: &EmbeddingArgs,
+    settings: &Settings,
 ) -> anyhow::Result<Option<Arc<dyn Embedder>>> {
     let embedder: Option<Arc<dyn Embedder>> = match args.provider {
         Provider::Off => {
             tracing::info!("semantic search is off (ENGRAM_EMBEDDINGS=off)");
             None
         }
-        Provider::Local => {
-            engram_embed::load_default().map_err(|e| anyhow::anyhow!("ENGRAM_MODEL_DIR: {e}"))?
-        }
+        Provider::Local => engram_embed::load_with(|name| settings.get(name).map(PathBuf::from))
+            .map_err(|e| anyhow::anyhow!("ENGRAM_MODEL_DIR: {e}"))?,
         Provider::Openai => {
-            let config = engram_embed::OpenAiConfig::from_env()
+            let config = engram_embed::OpenAiConfig::from_lookup(|name| settings.get(name))
                 .map_err(|e| anyhow::anyhow!("embedding settings: {e}"))?;
             Some(Arc::new(
                 engram_embed::OpenAiEmbedder::new(config)

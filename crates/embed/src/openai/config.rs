@@ -77,6 +77,23 @@ impl std::fmt::Debug for OpenAiConfig {
 const PREFIX: &str = "EMBEDDING_MODEL_CONFIG__";
 
 impl OpenAiConfig {
+    /// Every variable [`OpenAiConfig::from_lookup`] reads, so a settings file can tell
+    /// these names from typos.
+    pub const SETTING_NAMES: &'static [&'static str] = &[
+        "EMBEDDING_MODEL_CONFIG__TRANSPORT",
+        "EMBEDDING_MODEL_CONFIG__OVERRIDES__BASE_URL",
+        "EMBEDDING_MODEL_CONFIG__OVERRIDES__API_KEY",
+        "EMBEDDING_MODEL_CONFIG__OVERRIDES__API_KEY_ENV",
+        "EMBEDDING_MODEL_CONFIG__MODEL",
+        "EMBEDDING_MODEL_CONFIG__MAX_BATCH_SIZE",
+        "EMBEDDING_MODEL_CONFIG__TIMEOUT",
+        "EMBEDDING_VECTOR_DIMENSIONS",
+        "EMBEDDING_MAX_INPUT_TOKENS",
+        "EMBEDDING_MAX_TOKENS_PER_REQUEST",
+        "LLM_OPENAI_API_KEY",
+        "OPENAI_API_KEY",
+    ];
+
     /// Reads the process environment (see the table above).
     pub fn from_env() -> Result<Self> {
         Self::from_lookup(|name| std::env::var(name).ok())

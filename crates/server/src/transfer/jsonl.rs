@@ -15,6 +15,7 @@ use engram_core::model::{
 use engram_core::pocketpaw::ImportedSession;
 use engram_core::store::MembershipMode;
 use engram_core::time;
+use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -82,6 +83,7 @@ pub async fn export(
     workspace: &str,
     session: Option<&str>,
     out: &mut impl Write,
+    progress: &ProgressBar,
 ) -> anyhow::Result<(usize, usize)> {
     let ws = store
         .list_workspaces(by_name(Resource::Workspace, workspace)?)
@@ -160,6 +162,7 @@ pub async fn export(
         }
     }
     let mut messages = 0;
+    progress.set_length(sessions.len() as u64);
     for (s, peers) in sessions.iter().zip(members) {
         let items = store
             .session_messages(workspace, &s.id)
@@ -189,6 +192,7 @@ pub async fn export(
                 },
             )?;
         }
+        progress.inc(1);
     }
     out.flush()?;
     Ok((sessions.len(), messages))

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use crate::config::StoreArgs;
+use crate::progress;
 
 #[derive(Args, Debug, Clone)]
 pub struct ImportArgs {
@@ -51,18 +52,20 @@ impl ExportArgs {
     pub async fn run(self) -> anyhow::Result<()> {
         let store = self.store.open().await?;
         let session = self.session.as_deref();
+        let bar = progress::items(0, "sessions");
         let (sessions, messages) = match &self.output {
             Some(path) => {
                 let file = std::fs::File::create(path)
                     .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
                 let mut out = std::io::BufWriter::new(file);
-                jsonl::export(store.as_ref(), &self.workspace, session, &mut out).await?
+                jsonl::export(store.as_ref(), &self.workspace, session, &mut out, &bar).await?
             }
             None => {
                 let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-                jsonl::export(store.as_ref(), &self.workspace, session, &mut out).await?
+                jsonl::export(store.as_ref(), &self.workspace, session, &mut out, &bar).await?
             }
         };
+        bar.finish_and_clear();
         eprintln!("exported {sessions} session(s), {messages} message(s)");
         Ok(())
     }
@@ -73,17 +76,28 @@ impl ImportArgs {
         let store = self.store.open().await?;
         match self.source {
             ImportSource::Pocketpaw { dir, workspace } => {
-                let report = pocketpaw::import_dir(store.as_ref(), &workspace, &dir).await?;
+                let bar = progress::items(0, "files");
+                let report = pocketpaw::import_dir(store.as_ref(), &workspace, &dir, &bar).await?;
+                bar.finish_and_clear();
                 print!("{report}");
                 Ok(())
             }
             ImportSource::Jsonl { file } => {
                 let (sessions, messages) = if file.as_os_str() == "-" {
-                    jsonl::import(store.as_ref(), std::io::stdin().lock()).await?
+                    let bar = progress::spinner("bytes read");
+                    let input = std::io::BufReader::new(bar.wrap_read(std::io::stdin()));
+                    let imported = jsonl::import(store.as_ref(), input).await;
+                    bar.finish_and_clear();
+                    imported?
                 } else {
                     let f = std::fs::File::open(&file)
                         .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", file.display()))?;
-                    jsonl::import(store.as_ref(), std::io::BufReader::new(f)).await?
+                    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+                    let bar = progress::bytes(len, "read");
+                    let input = std::io::BufReader::new(bar.wrap_read(f));
+                    let imported = jsonl::import(store.as_ref(), input).await;
+                    bar.finish_and_clear();
+                    imported?
                 };
                 println!("{sessions} session(s) created, {messages} message(s) imported");
                 Ok(())

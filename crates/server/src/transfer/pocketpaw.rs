@@ -15,6 +15,7 @@ use engram_core::pocketpaw::{
 };
 use engram_core::time::{self, Micros};
 use engram_core::{ids, tokens};
+use indicatif::ProgressBar;
 use serde_json::Value;
 
 /// What an import did, printed by `engram import pocketpaw`.
@@ -50,7 +51,12 @@ impl fmt::Display for Report {
 
 /// Imports every session file of `dir` (or of `dir/sessions`) into `workspace`, one
 /// transaction per session.
-pub async fn import_dir(store: &dyn Store, workspace: &str, dir: &Path) -> anyhow::Result<Report> {
+pub async fn import_dir(
+    store: &dyn Store,
+    workspace: &str,
+    dir: &Path,
+    progress: &ProgressBar,
+) -> anyhow::Result<Report> {
     let sessions_dir = if dir.join("sessions").is_dir() {
         dir.join("sessions")
     } else {
@@ -82,7 +88,9 @@ pub async fn import_dir(store: &dyn Store, workspace: &str, dir: &Path) -> anyho
         })
         .collect();
     files.sort();
+    progress.set_length(files.len() as u64);
     for file in files {
+        progress.inc(1);
         let name = file.trim_end_matches(".json").to_string();
         let parsed = std::fs::read(sessions_dir.join(&file))
             .map_err(|e| e.to_string())
