@@ -13,6 +13,7 @@ pub mod ids;
 pub mod model;
 pub mod pocketpaw;
 pub mod queue;
+pub mod queue_status;
 pub mod search;
 pub mod store;
 pub mod time;

@@ -164,6 +164,10 @@ pub trait Store:
     /// Records a failed attempt of a claimed job: retried at `retry_at`, or
     /// dead-lettered when `None`; fails if another worker has taken it over since.
     async fn fail_job(&self, job: &Job, error: &str, retry_at: Option<Micros>) -> Result<()>;
+    /// Hands a claimed job back for `run_at` without using up its attempt, because the
+    /// database, not the job, failed (`Error::Busy`: an outage or overload); fails if
+    /// another worker has taken it over since.
+    async fn defer_job(&self, job: &Job, error: &str, run_at: Micros) -> Result<()>;
     /// Removes up to `batch` rows of the purged session and renews the job's lease;
     /// returns true once nothing is left and the receipt is final.
     async fn purge_session_step(
@@ -180,6 +184,13 @@ pub trait Store:
     async fn verify(&self) -> Result<Vec<i64>>;
     /// Deletion jobs of a workspace by state (zeros for an unknown workspace).
     async fn deletion_counts(&self, workspace: &str) -> Result<DeletionCounts>;
+    /// The workspace's background work for queue status (`queue_status` says what
+    /// counts); zeros for an unknown workspace or session.
+    async fn work_status(
+        &self,
+        workspace: &str,
+        filter: &crate::queue_status::StatusFilter,
+    ) -> Result<crate::queue_status::WorkStatus>;
     /// Tombstones a workspace that has no live session (Conflict otherwise) and queues
     /// the purge of everything in it; its name is free at once.
     async fn delete_workspace(&self, workspace: &str) -> Result<()>;

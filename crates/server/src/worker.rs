@@ -20,6 +20,9 @@ use crate::metrics::{Finished, Metrics};
 use crate::webhooks::WebhookConfig;
 
 const POLL: Duration = Duration::from_secs(1);
+/// When a job the database failed runs again, and how often its hand-back is retried
+/// while the database is away.
+const OUTAGE_RETRY: Duration = Duration::from_secs(1);
 /// Webhook deliveries one worker runs at a time.
 const MAX_DELIVERIES: usize = 16;
 
@@ -131,6 +134,10 @@ async fn run_job(cx: &Context<'_>, job: Job, claimed: Instant) {
         other => Outcome::Failed(Error::Internal(format!("unknown job kind {other:?}"))),
     };
     let (recorded, finished) = match outcome {
+        Outcome::Failed(Error::Busy(e)) => {
+            tracing::warn!(job = job.id, error = %e, "database unavailable; job deferred");
+            (defer(cx, &job, &e).await, Finished::Retried)
+        }
         Outcome::Done => {
             tracing::info!(job = job.id, kind = %job.kind, ms = claimed.elapsed().as_millis() as u64, "job done");
             (store.complete_job(&job).await, Finished::Completed)
@@ -162,6 +169,22 @@ async fn run_job(cx: &Context<'_>, job: Job, claimed: Instant) {
             .job_finished(&job.kind, finished, claimed.elapsed()),
         // The lease expires and another claim retries the job.
         Err(e) => tracing::warn!(job = job.id, error = %e, "recording a job outcome failed"),
+    }
+}
+
+/// Hands back a job the database failed, without using up its attempt, however long
+/// the database stays away: were the lease left to expire instead, a job on its last
+/// attempt would be dead-lettered by the next claim. Gives up only at shutdown.
+async fn defer(cx: &Context<'_>, job: &Job, error: &str) -> Result<(), Error> {
+    loop {
+        match cx
+            .store
+            .defer_job(job, error, now_micros() + OUTAGE_RETRY.as_micros() as i64)
+            .await
+        {
+            Err(Error::Busy(_)) if !*cx.stop.borrow() => tokio::time::sleep(OUTAGE_RETRY).await,
+            recorded => return recorded,
+        }
     }
 }
 

@@ -16,6 +16,7 @@ mod messages;
 mod peers;
 mod pocketpaw;
 mod queue;
+mod queue_status;
 mod rows;
 mod search;
 mod sessions;
@@ -65,9 +66,27 @@ impl Fail {
             Fail::Db(sqlx::Error::PoolTimedOut) => {
                 Error::Busy("The database is busy; retry shortly".into())
             }
+            Fail::Db(e) if unavailable(&e) => {
+                tracing::warn!(error = %e, "postgres unavailable");
+                Error::Busy("The database is unavailable; retry shortly".into())
+            }
             Fail::Db(e) => Error::Internal(format!("postgres: {e}")),
             Fail::App(e) => e,
         }
+    }
+}
+
+/// The connection broke or the server is going away or not yet accepting connections
+/// (class 08 connection exceptions, `admin_shutdown`, `crash_shutdown`,
+/// `cannot_connect_now`, `too_many_connections`): an outage the client may retry, and a
+/// failure of the database rather than of the request or the job.
+fn unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
     }
 }
 
@@ -86,6 +105,11 @@ mod tests {
         assert!(matches!(
             Fail::Db(sqlx::Error::RowNotFound).into_error(),
             Error::Internal(_)
+        ));
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(matches!(
+            Fail::Db(sqlx::Error::Io(refused)).into_error(),
+            Error::Busy(_)
         ));
     }
 }

@@ -186,6 +186,30 @@ pub async fn fail(
     Ok(())
 }
 
+/// See `Store::defer_job`; the attempt number goes back, so the next claim reuses it.
+pub async fn defer(
+    c: &mut PgConnection,
+    id: i64,
+    attempt: i64,
+    error: &str,
+    run_at: Micros,
+) -> R<()> {
+    let done = sqlx::query(
+        "UPDATE jobs SET state = 'pending', attempts = attempts - 1, run_at = $2, \
+         lease_until = NULL, last_error = $3 WHERE id = $1 AND attempts = $4 AND state = 'running'",
+    )
+    .bind(id)
+    .bind(run_at)
+    .bind(error)
+    .bind(attempt)
+    .execute(c)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(lost(id).into());
+    }
+    Ok(())
+}
+
 /// Extends a running job's lease; fails when the lease was taken over, so the caller
 /// stops before touching anything.
 pub async fn renew(c: &mut PgConnection, id: i64, attempt: i64, lease_until: Micros) -> R<()> {

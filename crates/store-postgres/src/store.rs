@@ -23,7 +23,10 @@ use crate::{clone, deletion, messages, peers, queue, sessions, workspace_deletio
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 const POOL_SIZE: u32 = 16;
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request waits for a connection: every pooled one busy (overload), or the
+/// server down, when sqlx keeps reconnecting until this deadline. Either way the
+/// request then fails with a 503 the client may retry, so it must be short.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 pub(crate) const MAX_ATTEMPTS: u32 = 5;
 
 /// Reads see one snapshot (a count and its page agree) and never block writers.
@@ -282,6 +285,17 @@ impl Store for PgStore {
         writing!(self, |c| queue::complete(c, job.id, job.attempts).await)
     }
 
+    async fn defer_job(&self, job: &Job, error: &str, run_at: Micros) -> Result<()> {
+        writing!(self, |c| queue::defer(
+            c,
+            job.id,
+            job.attempts,
+            error,
+            run_at
+        )
+        .await)
+    }
+
     async fn fail_job(&self, job: &Job, error: &str, retry_at: Option<Micros>) -> Result<()> {
         writing!(self, |c| queue::fail(
             c,
@@ -316,6 +330,17 @@ impl Store for PgStore {
 
     async fn deletion_counts(&self, workspace: &str) -> Result<DeletionCounts> {
         reading!(self, |c| deletion::counts(c, workspace).await)
+    }
+
+    async fn work_status(
+        &self,
+        workspace: &str,
+        filter: &engram_core::queue_status::StatusFilter,
+    ) -> Result<engram_core::queue_status::WorkStatus> {
+        reading!(self, |c| crate::queue_status::work_status(
+            c, workspace, filter
+        )
+        .await)
     }
 
     async fn delete_workspace(&self, workspace: &str) -> Result<()> {

@@ -14,6 +14,7 @@ mod peers;
 mod pocketpaw;
 mod pool;
 mod queue;
+mod queue_status;
 mod rows;
 mod search;
 mod sessions;

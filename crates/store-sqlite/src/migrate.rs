@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_webhooks.sql"),
     include_str!("../migrations/0004_search.sql"),
     include_str!("../migrations/0005_fts_merge.sql"),
+    include_str!("../migrations/0006_queue_status.sql"),
 ];
 
 pub fn run(conn: &Connection) -> Result<()> {

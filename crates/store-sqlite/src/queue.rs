@@ -133,6 +133,22 @@ pub fn fail(
     Ok(())
 }
 
+/// See `Store::defer_job`; the attempt number goes back, so the next claim reuses it.
+pub fn defer(conn: &Connection, id: i64, attempt: i64, error: &str, run_at: Micros) -> Result<()> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE jobs SET state = 'pending', attempts = attempts - 1, run_at = ?2, \
+             lease_until = NULL, last_error = ?3 WHERE id = ?1 AND attempts = ?4 AND state = 'running'",
+        )
+        .map_err(db_err)?
+        .execute(params![id, run_at, error, attempt])
+        .map_err(db_err)?;
+    if changed == 0 {
+        return Err(lost(id));
+    }
+    Ok(())
+}
+
 /// Extends a running job's lease; fails when the lease was taken over, so the caller
 /// stops before touching anything.
 pub fn renew(conn: &Connection, id: i64, attempt: i64, lease_until: Micros) -> Result<()> {

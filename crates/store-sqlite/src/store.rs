@@ -347,6 +347,13 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn defer_job(&self, job: &Job, error: &str, run_at: Micros) -> Result<()> {
+        let (id, attempt, error) = (job.id, job.attempts, owned(error));
+        self.writer
+            .write(move |c| queue::defer(c, id, attempt, &error, run_at))
+            .await
+    }
+
     async fn purge_session_step(
         &self,
         job: &Job,
@@ -379,6 +386,17 @@ impl Store for SqliteStore {
     async fn deletion_counts(&self, workspace: &str) -> Result<DeletionCounts> {
         let ws = owned(workspace);
         self.readers.read(move |c| deletion::counts(c, &ws)).await
+    }
+
+    async fn work_status(
+        &self,
+        workspace: &str,
+        filter: &engram_core::queue_status::StatusFilter,
+    ) -> Result<engram_core::queue_status::WorkStatus> {
+        let (ws, filter) = (owned(workspace), filter.clone());
+        self.readers
+            .read(move |c| crate::queue_status::work_status(c, &ws, &filter))
+            .await
     }
 
     async fn delete_workspace(&self, workspace: &str) -> Result<()> {

@@ -1,9 +1,13 @@
-//! `GET /v3/workspaces/{w}/queue/status`: the reference's counters (derivation work,
-//! of which engram has none yet, so they read zero) plus engram's deletion counts.
+//! `GET /v3/workspaces/{w}/queue/status`: the reference's counters over the workspace's
+//! background work (`engram_core::queue_status` says what counts), plus engram's
+//! deletion counts.
+
+use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Path, State};
 use engram_core::queue::DeletionCounts;
+use engram_core::queue_status::{SessionWork, StatusFilter, WorkUnits};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -11,15 +15,15 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiResult;
+use crate::input::Params;
 
 #[derive(Serialize, ToSchema)]
 pub struct QueueStatus {
-    total_work_units: i64,
-    completed_work_units: i64,
-    in_progress_work_units: i64,
-    pending_work_units: i64,
-    #[schema(value_type = Option<Object>)]
-    sessions: Option<serde_json::Value>,
+    #[serde(flatten)]
+    units: WorkUnits,
+    /// Per session, keyed by the session's id; null when asked for one session or
+    /// when no counted work belongs to a session.
+    sessions: Option<BTreeMap<String, SessionWork>>,
     /// Session purges of this workspace by state (an engram addition).
     deletions: DeletionCounts,
 }
@@ -31,14 +35,20 @@ pub struct QueueStatus {
 async fn status(
     State(app): State<AppState>,
     Path(workspace_id): Path<String>,
+    params: Params,
 ) -> ApiResult<Json<QueueStatus>> {
+    // The reference treats an empty value as no filter.
+    let given = |key: &str| params.string(key).filter(|v| !v.is_empty());
+    let filter = StatusFilter {
+        observer: given("observer_id"),
+        sender: given("sender_id"),
+        session: given("session_id"),
+    };
+    let work = app.store.work_status(&workspace_id, &filter).await?;
     let deletions = app.store.deletion_counts(&workspace_id).await?;
     Ok(Json(QueueStatus {
-        total_work_units: 0,
-        completed_work_units: 0,
-        in_progress_work_units: 0,
-        pending_work_units: 0,
-        sessions: None,
+        units: work.totals,
+        sessions: work.sessions,
         deletions,
     }))
 }
