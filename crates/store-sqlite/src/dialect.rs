@@ -62,8 +62,14 @@ impl<'a> Sqlite<'a> {
             Value::Null => format!("{ty} = 'null'"),
             Value::Bool(true) => format!("{ty} = 'true'"),
             Value::Bool(false) => format!("{ty} = 'false'"),
+            // An integer binds as one, so containment compares it exactly, as
+            // PostgreSQL's numeric does, even past 2^53 where a float cannot tell
+            // neighbours apart.
             Value::Number(n) => {
-                let p = self.bind(Bind::Float(n.as_f64().unwrap_or(f64::NAN)));
+                let p = self.bind(match n.as_i64() {
+                    Some(i) => Bind::Int(i),
+                    None => Bind::Float(n.as_f64().unwrap_or(f64::NAN)),
+                });
                 format!("({ty} IN ('integer', 'real') AND {value} = {p})")
             }
             Value::String(s) => {
@@ -148,16 +154,18 @@ impl Dialect for Sqlite<'_> {
         self.contains_in(expr, doc)
     }
 
+    // Read as REAL, as PostgreSQL reads `::float8`: integers past 2^53 round the same
+    // way on both engines before they are compared.
     fn json_number(&mut self, expr: &str, key: &str) -> String {
         if let Some(path) = self.path(key) {
             return format!(
-                "(CASE WHEN json_type({expr}, {path}) IN ('integer', 'real') THEN json_extract({expr}, {path}) END)"
+                "(CASE WHEN json_type({expr}, {path}) IN ('integer', 'real') THEN CAST(json_extract({expr}, {path}) AS REAL) END)"
             );
         }
         let j = self.alias();
         let k = self.bind(Bind::Text(key.to_string()));
         format!(
-            "(SELECT {j}.value FROM json_each({expr}) {j} WHERE {j}.key = {k} AND {j}.type IN ('integer', 'real'))"
+            "(SELECT CAST({j}.value AS REAL) FROM json_each({expr}) {j} WHERE {j}.key = {k} AND {j}.type IN ('integer', 'real'))"
         )
     }
 

@@ -12,6 +12,8 @@ mod common;
 mod concurrency;
 #[path = "store/embeddings.rs"]
 mod embeddings;
+#[path = "store/filter_props.rs"]
+mod filter_props;
 #[path = "store/filters.rs"]
 mod filters;
 #[path = "store/members.rs"]

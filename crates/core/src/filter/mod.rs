@@ -220,6 +220,9 @@ pub enum Filter {
 
 /// Parses a `filters` object; `Ok(None)` means "no condition".
 pub fn parse(resource: Resource, filters: &Value) -> Result<Option<Filter>, Error> {
+    // Stored text never holds NUL (writes strip it), and PostgreSQL rejects it in any
+    // bound string, so a filter loses its NUL bytes the same way before anything else.
+    let filters = &crate::validate::strip_nul(filters.clone());
     let parsed = match filters {
         Value::Null => None,
         Value::Object(map) => conditions(resource, map, 0)?,
