@@ -9,6 +9,7 @@
 #  4. release build of engram and engram-bench
 #  5. Python SDK conformance (honcho-ai 2.7.0), SQLite then PostgreSQL
 #  6. TypeScript SDK check (@honcho-ai/sdk 2.5.0), SQLite then PostgreSQL
+#  6b. the official CLI (honcho-cli 0.3.0, own venv .venv-cli), SQLite then PostgreSQL
 #  7. crash tests (SIGKILL mid-write, SIGTERM), SQLite then PostgreSQL
 #  8. 20-second soak smoke on SQLite (engram-bench --scenarios soak): fails on any error,
 #     lost acknowledged write or unfinished purge
@@ -28,6 +29,8 @@ cd "$REPO"
 PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 VENV="$REPO/.venv"
 REQS="$REPO/conformance/python/requirements.txt"
+VENV_CLI="$REPO/.venv-cli"
+CLI_REQS="$REPO/conformance/cli/requirements.txt"
 TS_DIR="$REPO/conformance/ts"
 PG_USER="${ENGRAM_PG_USER:-engrampg}"
 STEP_TIMEOUT="${ENGRAM_STEP_TIMEOUT:-1800}"
@@ -138,6 +141,8 @@ asuser "$PGBIN/pg_ctl" -D "$PGDATA" -l "$TMP/pg/postgres.log" -w -t 60 start >/d
   || { cat "$TMP/pg/postgres.log"; die "PostgreSQL did not start"; }
 export TEST_DATABASE_URL="postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
 export ENGRAM_PSQL="$PGBIN/psql"
+# The outage test runs a cluster of its own from the same binaries, as the same user.
+export ENGRAM_PG_BIN="$PGBIN" ENGRAM_PG_USER="$PG_USER"
 "$PGBIN/psql" "$TEST_DATABASE_URL" -v ON_ERROR_STOP=1 -qtA \
   -c "CREATE DATABASE engram_vector_check" \
   -c "\\c engram_vector_check" -c "CREATE EXTENSION vector" -c "\\c postgres" \
@@ -191,6 +196,22 @@ else
     step "typescript SDK check: sqlite" "${SQ_ENV[@]}" "$VPY" conformance/run_with_server.py -- "${TS_CMD[@]}"
     step "typescript SDK check: postgres" "${PG_ENV[@]}" "$VPY" conformance/run_with_server.py -- "${TS_CMD[@]}"
   fi
+
+  # -------------------------------------------------------------- 6b. official CLI -------
+  # honcho-cli pins a newer certifi than the SDK suite, so it has a venv of its own.
+  section "official CLI venv ($VENV_CLI)"
+  CLI_STAMP="$(sha256sum < "$CLI_REQS" | cut -c1-16)-$("$PYTHON" -c 'import sys;print("%d.%d"%sys.version_info[:2])')"
+  if [ "$(cat "$VENV_CLI/.engram-stamp" 2>/dev/null || true)" != "$CLI_STAMP" ]; then
+    rm -rf "$VENV_CLI"
+    { "$PYTHON" -m venv "$VENV_CLI" \
+        && "$VENV_CLI/bin/pip" install -q --disable-pip-version-check -r "$CLI_REQS" \
+        && echo "$CLI_STAMP" > "$VENV_CLI/.engram-stamp"; } || FAILED+=("official CLI venv")
+  else
+    echo "up to date"
+  fi
+  CLI_PYTEST=("$VENV_CLI/bin/python" -m pytest -p no:cacheprovider -q -rfEs conformance/cli)
+  step "official CLI (honcho-cli 0.3.0): sqlite" "${SQ_ENV[@]}" "${CLI_PYTEST[@]}"
+  step "official CLI (honcho-cli 0.3.0): postgres" "${PG_ENV[@]}" "${CLI_PYTEST[@]}"
 
   # -------------------------------------------------------------- 7. crash tests ---------
   if [ -z "${ENGRAM_SKIP_CRASH:-}" ]; then
