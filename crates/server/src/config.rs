@@ -13,6 +13,9 @@ use engram_core::Store;
 use crate::auth::{AuthConfig, Secret};
 use crate::webhooks::{DEFAULT_TIMEOUT_MS, WebhookConfig};
 
+/// `ENGRAM_MAX_BODY_BYTES` when unset: 16 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "engram",
@@ -139,7 +142,7 @@ pub struct ServeArgs {
     #[arg(long, env = "ENGRAM_BIND", default_value = "127.0.0.1:8000")]
     pub bind: SocketAddr,
     /// Largest accepted request body, in bytes (larger requests get 413).
-    #[arg(long, env = "ENGRAM_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
+    #[arg(long, env = "ENGRAM_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
     /// Serve the API only; queue work is left to `engram worker` processes.
     #[arg(long, env = "ENGRAM_NO_WORKERS")]

@@ -13,6 +13,7 @@ pub mod routes;
 pub mod scopes;
 pub mod semantic;
 pub mod settings;
+pub mod startup;
 pub mod transfer;
 pub mod webhooks;
 pub mod worker;

@@ -4,9 +4,10 @@ use std::ffi::OsString;
 
 use clap::{CommandFactory, FromArgMatches};
 use engram_server::auth::{self, AuthConfig};
-use engram_server::config::{self, Cli, Command, QueueAction, TokenArgs};
+use engram_server::config::{Cli, Command, QueueAction, TokenArgs};
 use engram_server::settings::Settings;
-use engram_server::{AppState, build_router, metrics_router, semantic, serve, worker};
+use engram_server::startup::{self, App, ServeOptions, Workers};
+use engram_server::{AppState, metrics_router, semantic, serve};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -54,47 +55,15 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve(args) => {
-            let auth = args.auth.config()?;
-            let cors_origins = config::cors_origins(args.cors_origins.as_deref())?;
-            let store = args.store.open().await?;
-            let embedder = semantic::start(&store, &args.embeddings, &settings).await?;
-            let mut state = AppState {
-                auth,
-                webhooks: args.webhooks.config(),
-                cors_origins,
-                ..AppState::new(store)
-            }
-            .with_pocketpaw(args.pocketpaw);
-            if let Some(e) = embedder {
-                state = state.with_embedder(e);
-            }
+            let state = startup::serve_state(&args, &settings).await?;
             if !state.auth.enabled() {
                 tracing::warn!(
                     "authentication is off (AUTH_USE_AUTH): every request acts as admin"
                 );
             }
-            let listener = TcpListener::bind(args.bind)
-                .await
-                .map_err(|e| anyhow::anyhow!("ENGRAM_BIND: cannot listen on {}: {e}", args.bind))?;
-            tracing::info!(address = %listener.local_addr()?, "engram listening");
-            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-            let workers = (!args.no_workers).then(|| {
-                tokio::spawn(worker::run(
-                    state.store.clone(),
-                    state.wake.clone(),
-                    stop_rx,
-                    args.worker.purge_batch,
-                    state.embedder.clone(),
-                    state.webhooks.clone(),
-                    state.metrics.clone(),
-                ))
-            });
-            let router = build_router(state, args.max_body_bytes);
-            serve(listener, router, shutdown_signal()).await?;
-            let _ = stop_tx.send(true);
-            if let Some(w) = workers {
-                let _ = w.await;
-            }
+            let app = App::build(state, ServeOptions::from_args(&args)).await?;
+            tracing::info!(address = %app.address()?, "engram listening");
+            app.run_until_stopped(shutdown_signal()).await?;
             tracing::info!("engram stopped");
             Ok(())
         }
@@ -165,31 +134,23 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Import(args) => args.run().await,
         Command::Export(args) => args.run().await,
         Command::Worker(args) => {
-            let auth = args.auth.config()?;
             let store = args.store.open().await?;
-            let embedder = semantic::start(&store, &args.embeddings, &settings).await?;
-            let state = AppState {
-                auth,
+            let mut state = AppState {
+                auth: args.auth.config()?,
+                webhooks: args.webhooks.config(),
                 ..AppState::new(store)
             };
-            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            if let Some(e) = semantic::start(&state.store, &args.embeddings, &settings).await? {
+                state = state.with_embedder(e);
+            }
+            let workers = Workers::start(&state, args.worker.purge_batch);
             let scrape = match args.metrics_bind {
-                Some(bind) => Some(serve_metrics(bind, state.clone(), stop_rx.clone()).await?),
+                Some(bind) => Some(serve_metrics(bind, state, workers.stopping()).await?),
                 None => None,
             };
-            let worker = tokio::spawn(worker::run(
-                state.store.clone(),
-                state.wake.clone(),
-                stop_rx,
-                args.worker.purge_batch,
-                embedder,
-                args.webhooks.config(),
-                state.metrics.clone(),
-            ));
             tracing::info!("engram worker running");
             shutdown_signal().await;
-            let _ = stop_tx.send(true);
-            let _ = worker.await;
+            workers.stop().await;
             if let Some(s) = scrape {
                 let _ = s.await;
             }

@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use engram_core::{Embedder, Store};
-use engram_server::{AppState, build_router, serve, worker};
+use engram_server::AppState;
+use engram_server::config::DEFAULT_MAX_BODY_BYTES;
+use engram_server::startup::{App, ServeOptions};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::Value;
-use tokio::net::TcpListener;
 
 pub struct TestApp {
     pub base: String,
@@ -16,8 +17,8 @@ pub struct TestApp {
     /// The PostgreSQL database URL, when this app runs on PostgreSQL.
     pub db_url: Option<String>,
     pub store: Arc<dyn Store>,
+    /// Dropping it stops the server, then its workers.
     _shutdown: tokio::sync::oneshot::Sender<()>,
-    _stop_workers: tokio::sync::watch::Sender<bool>,
 }
 
 pub struct Reply {
@@ -85,8 +86,6 @@ impl TestApp {
         embedder: Option<Arc<dyn Embedder>>,
         configure: impl FnOnce(AppState) -> AppState,
     ) -> TestApp {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
         let mut state = AppState::new(store.clone());
         if let Some(e) = &embedder {
             store
@@ -95,20 +94,17 @@ impl TestApp {
                 .expect("enable embeddings");
             state = state.with_embedder(e.clone());
         }
-        let state = configure(state);
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(worker::run(
-            store.clone(),
-            state.wake.clone(),
-            stop_rx,
-            engram_core::queue::PURGE_BATCH,
-            embedder,
-            state.webhooks.clone(),
-            state.metrics.clone(),
-        ));
-        let router = build_router(state, 1024 * 1024);
+        let options = ServeOptions {
+            bind: "127.0.0.1:0".parse().expect("loopback address"),
+            max_body: DEFAULT_MAX_BODY_BYTES,
+            purge_batch: Some(engram_core::queue::PURGE_BATCH),
+        };
+        let app = App::build(configure(state), options)
+            .await
+            .expect("build the app");
+        let base = format!("http://{}", app.address().expect("addr"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(serve(listener, router, async {
+        tokio::spawn(app.run_until_stopped(async {
             let _ = rx.await;
         }));
         let client = Client::builder()
@@ -122,7 +118,6 @@ impl TestApp {
             _dir: dir,
             db_url: None,
             _shutdown: tx,
-            _stop_workers: stop_tx,
         }
     }
 

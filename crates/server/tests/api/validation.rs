@@ -135,7 +135,7 @@ both_engines!(filter_errors_are_422_strings, |app: TestApp| async move {
 });
 
 both_engines!(oversized_bodies_get_413, |app: TestApp| async move {
-    let big = "x".repeat(2 * 1024 * 1024);
+    let big = "x".repeat(engram_server::config::DEFAULT_MAX_BODY_BYTES + 1);
     let r = app
         .post(
             "/v3/workspaces",
