@@ -14,6 +14,8 @@ mod filter_parity;
 mod helpers;
 mod messages;
 mod metrics;
+mod outage;
+mod pg_cluster;
 mod peers;
 mod pocketpaw;
 mod pocketpaw_import;
