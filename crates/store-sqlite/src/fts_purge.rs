@@ -7,12 +7,13 @@
 //! segments, so a purge that is a large share of the store first merges the index down to
 //! one segment, in bounded steps; a full merge costs in proportion to the whole index, so
 //! smaller purges skip it. Deletes then go in small batches so no step holds the single
-//! writer for long.
+//! writer for long; each batch's terms are read first, so the page keys they leave
+//! stale can be replaced in the same step (see `fts_keys`).
 
 use engram_core::Result;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
-use crate::db_err;
+use crate::{db_err, fts_keys};
 
 /// A purge merges the index first when it has more messages than this...
 const MERGE_FIRST_ABOVE: i64 = 500;
@@ -83,12 +84,19 @@ pub fn step(conn: &Connection, unit_key: &str, scope: Scope, batch: i64) -> Resu
             .map_err(db_err)?;
     }
     let (select, binds) = scope.selection(batch.min(STEP));
-    let removed = conn
-        .prepare_cached(&format!("DELETE FROM messages WHERE id IN ({select})"))
+    let ids = conn
+        .prepare_cached(&format!("SELECT json_group_array(id) FROM ({select})"))
         .map_err(db_err)?
-        .execute(params_from_iter(binds))
+        .query_row(params_from_iter(binds), |r| r.get::<_, String>(0))
+        .map_err(db_err)?;
+    let terms = fts_keys::terms_of(conn, &ids)?;
+    let removed = conn
+        .prepare_cached("DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?1))")
+        .map_err(db_err)?
+        .execute([&ids])
         .map_err(db_err)?;
     if removed > 0 {
+        fts_keys::repair(conn, Some(&terms))?;
         return Ok(StepOutcome::Deleted(removed as i64));
     }
     conn.prepare_cached("DELETE FROM fts_purge_plans WHERE unit_key = ?1")

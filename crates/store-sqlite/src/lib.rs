@@ -7,9 +7,11 @@
 mod deletion;
 mod dialect;
 mod embeddings;
+mod fts_keys;
 mod fts_purge;
 mod messages;
 mod migrate;
+mod monotonic_ids;
 mod peers;
 mod pocketpaw;
 mod pool;

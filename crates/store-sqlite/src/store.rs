@@ -60,6 +60,12 @@ impl SqliteStore {
             .execute_batch(&format!("PRAGMA soft_heap_limit = {HEAP_LIMIT_BYTES}"))
             .map_err(db_err)?;
         migrate::run(&writer_conn)?;
+        // Purges tokenize the messages they delete in a temp table (see fts_keys): that
+        // text must never reach a temp file. Set after migrating, whose index rebuilds
+        // may sort more than fits in memory.
+        writer_conn
+            .execute_batch("PRAGMA temp_store = MEMORY")
+            .map_err(db_err)?;
         let readers = (0..READERS)
             .map(|_| {
                 let c = open(

@@ -26,6 +26,8 @@ mod pocketpaw;
 mod queue;
 #[path = "store/resources.rs"]
 mod resources;
+#[path = "store/reuse.rs"]
+mod reuse;
 #[path = "store/search.rs"]
 mod search;
 #[path = "store/sessions.rs"]
@@ -81,6 +83,8 @@ on_both_engines! {
     queue::purge_resumes,
     queue::purge_refuses_live_session,
     queue::queue_depth,
+    reuse::session_ids_never_reused,
+    reuse::workspace_ids_never_reused,
     pocketpaw::pocketpaw_import,
     pocketpaw::pocketpaw_list_and_search,
 }
