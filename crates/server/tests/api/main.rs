@@ -14,6 +14,7 @@ mod filter_parity;
 mod helpers;
 mod messages;
 mod metrics;
+mod multi_process;
 mod outage;
 mod pg_cluster;
 mod peers;
