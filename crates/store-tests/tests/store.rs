@@ -24,6 +24,8 @@ mod messages;
 mod pocketpaw;
 #[path = "store/queue.rs"]
 mod queue;
+#[path = "store/queue_status.rs"]
+mod queue_status;
 #[path = "store/resources.rs"]
 mod resources;
 #[path = "store/reuse.rs"]
@@ -83,6 +85,8 @@ on_both_engines! {
     queue::purge_resumes,
     queue::purge_refuses_live_session,
     queue::queue_depth,
+    queue_status::work_status,
+    queue_status::defer_keeps_the_attempt,
     reuse::session_ids_never_reused,
     reuse::workspace_ids_never_reused,
     pocketpaw::pocketpaw_import,
