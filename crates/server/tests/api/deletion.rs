@@ -198,18 +198,28 @@ async fn sqlite_purge_leaves_no_trace_in_the_files() {
     // full-text index before its deletes; the small one deletes at once.
     let sessions = [
         ("small", 50, "zebra-quokka-7731"),
-        ("large", 1200, "walrus-ibex-5512"),
+        ("large", 10_000, "walrus-ibex-5512"),
     ];
-    for (session, count, marker) in sessions {
-        for start in (0..count).step_by(100) {
-            let body: Vec<_> = (start..(start + 100).min(count))
-                .map(|i| json!({"peer_id": "p", "content": format!("{marker} #{i}")}))
-                .collect();
-            let path = format!("/v3/workspaces/w/sessions/{session}/messages");
-            let r = app.post(&path, json!({"messages": body})).await;
-            assert_eq!(r.status, StatusCode::CREATED);
+    // Each deleted message also has one of 97 words of its own, and the neighbours'
+    // words sort right after them, so some index pages start with a deleted word and
+    // keep a neighbour's: the pages whose keys secure-delete leaves behind.
+    let write = |session: &'static str, range: std::ops::Range<usize>, text: &'static str| {
+        let app = &app;
+        async move {
+            for start in range.clone().step_by(100) {
+                let body: Vec<_> = (start..(start + 100).min(range.end))
+                    .map(|i| json!({"peer_id": "p", "content": text.replace('N', &i.to_string())}))
+                    .collect();
+                let path = format!("/v3/workspaces/w/sessions/{session}/messages");
+                let r = app.post(&path, json!({"messages": body})).await;
+                assert_eq!(r.status, StatusCode::CREATED);
+            }
         }
-    }
+    };
+    write("neighbours", 0..300, "kept N").await;
+    write("small", 0..50, "zebra-quokka-7731 #N quokkaN").await;
+    write("large", 0..10_000, "walrus-ibex-5512 #N ibexN").await;
+    write("neighbours", 300..600, "kept N").await;
     app.add_messages("w", "stays", &[("p", "harmless")]).await;
     for (session, _, marker) in sessions {
         assert!(
@@ -220,7 +230,7 @@ async fn sqlite_purge_leaves_no_trace_in_the_files() {
         let r = app.call(Method::DELETE, &path, None).await;
         assert_eq!(r.status, StatusCode::ACCEPTED);
     }
-    for _ in 0..200 {
+    for _ in 0..600 {
         let receipts = app.store.deletion_receipts("w").await.unwrap();
         if receipts.iter().filter(|r| r.finished_at.is_some()).count() == 2 {
             break;
@@ -269,6 +279,20 @@ async fn sqlite_purge_leaves_no_trace_in_the_files() {
     let conn = rusqlite::Connection::open(dir.join("engram.db")).unwrap();
     conn.execute_batch("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
         .expect("the full-text index is consistent after both kinds of purge");
+    for (_, _, marker) in sessions {
+        // Page keys are prefixes of terms (stored with FTS5's leading `0`), too short
+        // for the byte scan above to see.
+        let word = format!("0{}", marker.split('-').nth(1).unwrap());
+        let pieces: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM messages_fts_idx \
+                 WHERE length(term) > 1 AND instr(CAST(?1 AS BLOB), term) = 1",
+                [&word],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(pieces, 0, "a page key is a piece of the deleted {word}");
+    }
     conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
     conn.execute(
         "INSERT INTO session_peers (workspace_id, session_id, peer_id, configuration, joined_at) \
@@ -379,5 +403,58 @@ both_engines!(
             .post("/v3/workspaces/other/sessions/s1/messages/list", json!({}))
             .await;
         assert_eq!(other.body["items"][0]["content"], "elsewhere");
+    }
+);
+
+both_engines!(
+    a_reused_session_name_deletes_again_and_again,
+    |app: TestApp| async move {
+        app.add_messages("w", "other", &[("p", "stays")]).await;
+        for round in 1..=3 {
+            let created = app
+                .post("/v3/workspaces/w/sessions", json!({"id": "s"}))
+                .await;
+            assert_eq!(created.status, StatusCode::CREATED, "round {round}");
+            app.add_messages("w", "s", &[("p", "words")]).await;
+            let deleted = app
+                .call(Method::DELETE, "/v3/workspaces/w/sessions/s", None)
+                .await;
+            assert_eq!(
+                (deleted.status, &deleted.body),
+                (
+                    StatusCode::ACCEPTED,
+                    &json!({"message": "Session deleted successfully"})
+                ),
+                "round {round}"
+            );
+            let listed = app.post("/v3/workspaces/w/sessions/list", json!({})).await;
+            assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
+            assert_eq!(listed.body["items"][0]["id"], "other");
+            let messages = app
+                .post("/v3/workspaces/w/sessions/s/messages/list", json!({}))
+                .await;
+            assert_eq!(messages.body["total"], 0);
+            // The next round starts once this purge has finished, when a reused
+            // internal id would collide with its receipt.
+            for _ in 0..200 {
+                let receipts = app.store.deletion_receipts("w").await.unwrap();
+                if receipts.iter().filter(|r| r.finished_at.is_some()).count() == round {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let receipts = app.store.deletion_receipts("w").await.unwrap();
+            assert_eq!(receipts.len(), round, "one receipt per deletion");
+            assert!(
+                receipts
+                    .iter()
+                    .all(|r| r.session_id == "s" && r.finished_at.is_some())
+            );
+        }
+        wait_until_verified(&app).await;
+        let other = app
+            .post("/v3/workspaces/w/sessions/other/messages/list", json!({}))
+            .await;
+        assert_eq!(other.body["items"][0]["content"], "stays");
     }
 );
