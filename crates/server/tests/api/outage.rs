@@ -35,6 +35,7 @@ struct Outcome {
     marker: String,
     status: Option<StatusCode>,
     during_outage: bool,
+    elapsed: Duration,
 }
 
 async fn sql<T: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>>(
@@ -101,6 +102,7 @@ async fn writer(
             marker,
             status,
             during_outage,
+            elapsed,
         });
     }
     out
@@ -202,7 +204,12 @@ async fn postgres_outage_fails_fast_and_recovers_without_loss() {
         .filter(|o| o.status == Some(StatusCode::SERVICE_UNAVAILABLE))
         .count();
     let acked = outcomes.len() - refused;
-    eprintln!("{acked} batches acknowledged, {refused} refused with 503");
+    let slowest = outcomes
+        .iter()
+        .filter(|o| o.status == Some(StatusCode::SERVICE_UNAVAILABLE))
+        .map(|o| o.elapsed)
+        .max();
+    eprintln!("{acked} batches acknowledged, {refused} refused with 503 (slowest {slowest:?})");
     assert!(refused > 0, "no request met the outage");
     assert!(
         outcomes
