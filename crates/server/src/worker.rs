@@ -136,16 +136,22 @@ async fn run_job(cx: &Context<'_>, job: Job, claimed: Instant) {
     let (recorded, finished) = match outcome {
         Outcome::Failed(Error::Busy(e)) => {
             tracing::warn!(job = job.id, error = %e, "database unavailable; job deferred");
-            (defer(cx, &job, &e).await, Finished::Retried)
+            let run_at = now_micros() + OUTAGE_RETRY.as_micros() as i64;
+            let recorded = record(cx, || store.defer_job(&job, &e, run_at)).await;
+            (recorded, Finished::Retried)
         }
         Outcome::Done => {
             tracing::info!(job = job.id, kind = %job.kind, ms = claimed.elapsed().as_millis() as u64, "job done");
-            (store.complete_job(&job).await, Finished::Completed)
+            (
+                record(cx, || store.complete_job(&job)).await,
+                Finished::Completed,
+            )
         }
         Outcome::Released => (
-            store
-                .fail_job(&job, "released at shutdown", Some(now_micros()))
-                .await,
+            record(cx, || {
+                store.fail_job(&job, "released at shutdown", Some(now_micros()))
+            })
+            .await,
             Finished::Released,
         ),
         Outcome::Failed(e) => {
@@ -160,7 +166,9 @@ async fn run_job(cx: &Context<'_>, job: Job, claimed: Instant) {
                     Finished::DeadLettered
                 }
             };
-            (store.fail_job(&job, &e.to_string(), retry).await, finished)
+            let error = e.to_string();
+            let recorded = record(cx, || store.fail_job(&job, &error, retry)).await;
+            (recorded, finished)
         }
     };
     match recorded {
@@ -172,16 +180,16 @@ async fn run_job(cx: &Context<'_>, job: Job, claimed: Instant) {
     }
 }
 
-/// Hands back a job the database failed, without using up its attempt, however long
-/// the database stays away: were the lease left to expire instead, a job on its last
+/// Records a job's outcome however long the database stays away: were the lease left
+/// to expire instead, the job would run again on a new attempt, and one on its last
 /// attempt would be dead-lettered by the next claim. Gives up only at shutdown.
-async fn defer(cx: &Context<'_>, job: &Job, error: &str) -> Result<(), Error> {
+async fn record<F, Fut>(cx: &Context<'_>, mut write: F) -> Result<(), Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), Error>>,
+{
     loop {
-        match cx
-            .store
-            .defer_job(job, error, now_micros() + OUTAGE_RETRY.as_micros() as i64)
-            .await
-        {
+        match write().await {
             Err(Error::Busy(_)) if !*cx.stop.borrow() => tokio::time::sleep(OUTAGE_RETRY).await,
             recorded => return recorded,
         }

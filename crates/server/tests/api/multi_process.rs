@@ -33,7 +33,7 @@ const ENV: [(&str, &str); 2] = [
 /// Session `i`'s fate: even ones are deleted halfway and then written again under the
 /// same name; those with `i % 4 == 1` are deleted after their last write.
 fn deleted_midway(i: usize) -> bool {
-    i % 2 == 0
+    i.is_multiple_of(2)
 }
 
 fn deleted_at_end(i: usize) -> bool {

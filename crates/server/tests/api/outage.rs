@@ -6,12 +6,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use engram_core::queue::MAX_ATTEMPTS;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
+use tokio::sync::watch;
 
 use crate::binary::{Engine, Server};
 use crate::pg_cluster::Cluster;
@@ -28,7 +29,59 @@ const OUTAGE: Duration = Duration::from_secs(10);
 /// Bounds every wait below; the whole test takes well under a minute.
 const DEADLINE: Duration = Duration::from_secs(60);
 
-const ENV: [(&str, &str); 2] = [("ENGRAM_EMBEDDINGS", "off"), ("ENGRAM_PURGE_BATCH", "1")];
+/// Every process's settings: embeddings from the fake endpoint at `url`, so embedding
+/// jobs run (and meet the outage) beside the purge.
+fn env(url: &str) -> Vec<(&'static str, String)> {
+    [
+        ("ENGRAM_PURGE_BATCH", "1"),
+        ("ENGRAM_EMBEDDINGS", "openai"),
+        ("EMBEDDING_MODEL_CONFIG__OVERRIDES__BASE_URL", url),
+        ("EMBEDDING_MODEL_CONFIG__MODEL", "fake"),
+        ("EMBEDDING_VECTOR_DIMENSIONS", "4"),
+    ]
+    .map(|(k, v)| (k, v.to_string()))
+    .to_vec()
+}
+
+/// An OpenAI-compatible `/embeddings` endpoint giving every input the same vector. While
+/// `hold` is set, requests wait (and are counted in `held`), so an embedding job can be
+/// caught between its reads and its write when the database goes away.
+#[derive(Clone)]
+struct FakeEmbeddings {
+    hold: watch::Receiver<bool>,
+    held: Arc<AtomicUsize>,
+}
+
+async fn embed(
+    axum::extract::State(fake): axum::extract::State<FakeEmbeddings>,
+    axum::Json(body): axum::Json<Value>,
+) -> axum::Json<Value> {
+    let mut hold = fake.hold.clone();
+    if *hold.borrow() {
+        fake.held.fetch_add(1, Ordering::SeqCst);
+        let _ = hold.wait_for(|h| !*h).await;
+    }
+    let n = body["input"].as_array().map_or(0, Vec::len);
+    let data: Vec<Value> = (0..n)
+        .map(|i| json!({"index": i, "embedding": [1.0, 0.0, 0.0, 0.0]}))
+        .collect();
+    axum::Json(json!({ "data": data }))
+}
+
+async fn fake_embeddings() -> (String, watch::Sender<bool>, Arc<AtomicUsize>) {
+    let (release, hold) = watch::channel(false);
+    let held = Arc::new(AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .route("/v1/embeddings", axum::routing::post(embed))
+        .with_state(FakeEmbeddings {
+            hold,
+            held: held.clone(),
+        });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, release, held)
+}
 
 /// What one write got back.
 struct Outcome {
@@ -98,6 +151,8 @@ async fn writer(
             Err(e) => panic!("{marker}: engram did not answer: {e}"),
         };
         assert!(elapsed < FAIL_FAST, "{marker} took {elapsed:?}");
+        // Paced, so the embedding of what was acknowledged drains in seconds.
+        tokio::time::sleep(Duration::from_millis(20)).await;
         out.push(Outcome {
             marker,
             status,
@@ -114,7 +169,9 @@ async fn postgres_outage_fails_fast_and_recovers_without_loss() {
         return;
     };
     let engine = Engine::Postgres(cluster.url.clone());
-    let mut api_env = ENV.to_vec();
+    let (embeddings, hold, held) = fake_embeddings().await;
+    let env = env(&embeddings);
+    let mut api_env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     api_env.push(("ENGRAM_NO_WORKERS", "true"));
     let api = Server::start_with(&engine, None, &api_env).await;
 
@@ -139,7 +196,7 @@ async fn postgres_outage_fails_fast_and_recovers_without_loss() {
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
     let _: Vec<(i64,)> = sql(
         &cluster.url,
-        "UPDATE jobs SET attempts = max_attempts - 1 RETURNING id",
+        "UPDATE jobs SET attempts = max_attempts - 1 WHERE kind = 'purge_session' RETURNING id",
     )
     .await;
 
@@ -148,10 +205,16 @@ async fn postgres_outage_fails_fast_and_recovers_without_loss() {
     let writers: Vec<_> = (0..WRITERS)
         .map(|n| tokio::spawn(writer(api.base.clone(), n, stop.clone(), down.clone())))
         .collect();
-    let mut cmd = engine.command(&["worker", "--metrics-bind", "127.0.0.1:0"]);
-    cmd.env("ENGRAM_LOG", "info").env("NO_COLOR", "1").envs(ENV);
-    let _worker = Server::spawn(cmd, "engram metrics listening").await;
+    // One worker is taken up by the purge, the other embeds the writes meanwhile.
+    let mut workers = Vec::new();
+    for _ in 0..2 {
+        let mut cmd = engine.command(&["worker", "--metrics-bind", "127.0.0.1:0"]);
+        cmd.env("ENGRAM_LOG", "info").env("NO_COLOR", "1");
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
+        workers.push(Server::spawn(cmd, "engram metrics listening").await);
+    }
 
+    let t0 = Instant::now();
     let started = Instant::now();
     loop {
         let progress: Vec<(i64,)> = sql(
@@ -166,7 +229,18 @@ async fn postgres_outage_fails_fast_and_recovers_without_loss() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     down.store(true, Ordering::SeqCst);
+    // An embedding job is held between reading its messages and writing their vectors
+    // when the database goes away; it writes during the outage.
+    eprintln!("purge under way at {:?}", t0.elapsed());
+    hold.send_replace(true);
+    let started = Instant::now();
+    while held.load(Ordering::SeqCst) == 0 {
+        assert!(started.elapsed() < DEADLINE, "no embedding request arrived");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    eprintln!("embedding held at {:?}", t0.elapsed());
     cluster.down();
+    hold.send_replace(false);
     tokio::time::sleep(OUTAGE).await;
     cluster.up();
     down.store(false, Ordering::SeqCst);
@@ -282,6 +356,49 @@ async fn postgres_outage_fails_fast_and_recovers_without_loss() {
     .await;
     assert_eq!(receipt[0].0, DOOMED as i64);
     assert!(receipt[0].1.is_some());
+    // The embedding the outage interrupted was retried too: the queue drains, nothing
+    // is dead-lettered and every message has its vector.
+    let started = Instant::now();
+    loop {
+        let r = api.get("/v3/workspaces/o/queue/status").await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.body["failed_work_units"], 0, "{}", r.text);
+        if r.body["pending_work_units"] == 0 && r.body["in_progress_work_units"] == 0 {
+            assert_eq!(r.body["total_work_units"], r.body["completed_work_units"]);
+            break;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "embedding unfinished: {}",
+            r.text
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let unembedded: Vec<(i64,)> = sql(
+        &cluster.url,
+        "SELECT COUNT(*) FROM messages m WHERE NOT EXISTS \
+         (SELECT 1 FROM message_embeddings e WHERE e.message_id = m.id)",
+    )
+    .await;
+    assert_eq!(unembedded[0].0, 0, "messages without a vector");
+    let hit: Vec<(i64, i64)> = sql(
+        &cluster.url,
+        "SELECT COUNT(*) FILTER (WHERE last_error IS NOT NULL), \
+         COUNT(*) FILTER (WHERE state = 'failed') FROM jobs",
+    )
+    .await;
+    eprintln!("{} jobs met the outage and were retried", hit[0].0);
+    let reruns: Vec<(String, i64, i64)> = sql(
+        &cluster.url,
+        "SELECT kind, attempts, COUNT(*) FROM jobs WHERE attempts <> 1 GROUP BY kind, attempts",
+    )
+    .await;
+    assert_eq!(
+        reruns,
+        [("purge_session".to_string(), MAX_ATTEMPTS, 1)],
+        "the outage used up attempts"
+    );
+    assert_eq!(hit[0].1, 0, "dead-lettered jobs");
     let verify = engine.command(&["verify"]).output().expect("engram verify");
     let report = String::from_utf8_lossy(&verify.stdout);
     assert!(verify.status.success(), "{report}");
