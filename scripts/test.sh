@@ -7,7 +7,8 @@
 #     model's weights via scripts/fetch-model.sh (exports ENGRAM_MODEL_DIR)
 #  3. Rust tests (cargo nextest, else cargo test)
 #  4. release build of engram and engram-bench
-#  5. Python SDK conformance (honcho-ai 2.7.0), SQLite then PostgreSQL
+#  5. Python SDK conformance (honcho-ai 2.7.0), SQLite then PostgreSQL; then schemathesis
+#     (conformance/fuzz) against /openapi.json, SQLite then PostgreSQL
 #  6. TypeScript SDK check (@honcho-ai/sdk 2.5.0), SQLite then PostgreSQL
 #  6b. the official CLI (honcho-cli 0.3.0, own venv .venv-cli), SQLite then PostgreSQL
 #  7. crash tests (SIGKILL mid-write, SIGTERM), SQLite then PostgreSQL
@@ -180,6 +181,31 @@ else
   # -------------------------------------------------------------- 5. Python SDK ----------
   step "python SDK conformance: sqlite" "${SQ_ENV[@]}" "${PYTEST[@]}" conformance/python -m "not crash"
   step "python SDK conformance: postgres" "${PG_ENV[@]}" "${PYTEST[@]}" conformance/python -m "not crash"
+
+  # -------------------------------------------------------------- 5b. schemathesis -------
+  # Property-based fuzzing of the served /openapi.json against the real binary, every
+  # phase (examples, coverage, fuzzing, stateful: the document's links chain a create to
+  # the operations on what it made, and a delete back to a create of the same id; the
+  # run fails unless a session id was deleted, created again and deleted again), checks
+  # not_a_server_error, status_code_conformance, content_type_conformance and
+  # response_schema_conformance. Deterministic (fixed seed, no cache or example
+  # database, one worker), bounded by the example counts of conformance/fuzz/
+  # schemathesis.toml and a 10-minute limit per engine. No check or operation is excluded.
+  section "schemathesis (conformance/fuzz/requirements.txt)"
+  FUZZ_REQS="$REPO/conformance/fuzz/requirements.txt"
+  FUZZ_STAMP="$(sha256sum < "$FUZZ_REQS" | cut -c1-16)"
+  if [ "$(cat "$VENV/.engram-fuzz-stamp" 2>/dev/null || true)" != "$FUZZ_STAMP" ]; then
+    # --no-deps: the file pins the whole closure; pip check proves nothing is missing.
+    "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -r "$FUZZ_REQS" \
+      && "$VENV/bin/pip" check \
+      && echo "$FUZZ_STAMP" > "$VENV/.engram-fuzz-stamp" \
+      || FAILED+=("pip install (conformance/fuzz)")
+  else
+    echo "up to date"
+  fi
+  FUZZ_CMD=(timeout 600 "$REPO/conformance/fuzz/run.sh")
+  step "schemathesis: sqlite" "${SQ_ENV[@]}" "$VPY" conformance/run_with_server.py -- "${FUZZ_CMD[@]}"
+  step "schemathesis: postgres" "${PG_ENV[@]}" "$VPY" conformance/run_with_server.py -- "${FUZZ_CMD[@]}"
 
   # -------------------------------------------------------------- 6. TypeScript SDK ------
   if [ -z "${ENGRAM_SKIP_TS:-}" ]; then

@@ -15,7 +15,7 @@ use crate::auth::{self, AuthConfig};
 use crate::config::PocketPawSettings;
 use crate::metrics::{self, Metrics};
 use crate::webhooks::WebhookConfig;
-use crate::{input, openapi, routes};
+use crate::{error, input, openapi, routes};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -88,6 +88,7 @@ pub fn build_router(state: AppState, max_body: usize) -> Router {
         ))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(input::reject_nul_bytes))
+        .layer(axum::middleware::from_fn(error::json_bodies))
         .layer(TraceLayer::new_for_http())
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),

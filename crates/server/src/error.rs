@@ -89,6 +89,37 @@ mod tests {
         assert_eq!(
             serde_json::from_slice::<Value>(&body).unwrap(),
             json!({"detail": "The database is busy; retry shortly"})
+/// Gives every error response the reference's `{"detail": ...}` JSON body. axum answers
+/// an unknown route, a method the route lacks and its own extractor rejections with an
+/// empty or plain-text body; its text (or the status's reason) becomes the detail.
+pub async fn json_bodies(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let detail = match text.trim() {
+        "" => status.canonical_reason().unwrap_or("Error"),
+        t => t,
+    };
+    let body = json!({ "detail": detail }).to_string();
+    parts
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.remove(CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(body))
+}
+
         );
     }
 }

@@ -98,25 +98,31 @@ impl<'a> Fields<'a> {
         Value::Object(self.map.clone())
     }
 
-    /// A required resource name under `id` (or its field name `name`).
+    /// The first of `keys` the body has: a field under its alias or its own name, as
+    /// pydantic's `populate_by_name` reads it (the alias wins when both are sent).
+    pub fn aliased(&self, keys: &[&'static str]) -> Option<(&'static str, &'a Value)> {
+        keys.iter().find_map(|k| self.get(k).map(|v| (*k, v)))
+    }
+
+    /// A required resource name under `id` (or its field name `name`); errors name the
+    /// key the client sent.
     pub fn name(&mut self) -> Option<String> {
-        let value = self.get("id").or_else(|| self.get("name"));
-        match value {
+        match self.aliased(&["id", "name"]) {
             None => {
                 self.errors
                     .push(validate::missing(loc(&["body", "id"]), &self.body()));
                 None
             }
-            Some(Value::String(s)) => match validate::name(s, loc(&["body", "id"])) {
+            Some((key, Value::String(s))) => match validate::name(s, loc(&["body", key])) {
                 Ok(()) => Some(s.clone()),
                 Err(e) => {
                     self.errors.push(e);
                     None
                 }
             },
-            Some(other) => {
+            Some((key, other)) => {
                 self.errors
-                    .push(validate::string_type(loc(&["body", "id"]), other));
+                    .push(validate::string_type(loc(&["body", key]), other));
                 None
             }
         }

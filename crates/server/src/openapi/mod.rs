@@ -10,6 +10,10 @@ use utoipa::openapi::OpenApi as Document;
 
 use crate::AppState;
 
+mod contract;
+mod links;
+mod requests;
+
 #[derive(OpenApi)]
 #[openapi(info(title = "engram", description = "Honcho v3 compatible memory server"))]
 pub struct ApiDoc;
@@ -29,11 +33,18 @@ const DOCS_PAGE: &str = r#"<!doctype html>
 <noscript>The machine-readable API description is at <a href="/openapi.json">/openapi.json</a>.</noscript>
 </body></html>"#;
 
+/// The generated document completed by `contract::complete`.
+fn document(doc: &Document) -> serde_json::Value {
+    let mut value = serde_json::to_value(doc).expect("the OpenAPI document serializes");
+    contract::complete(&mut value);
+    value
+}
+
 /// The document is serialized once: the router is cloned for every connection, and a
 /// handler owning the document would deep-copy it each time (23 MB live under a
 /// 16-client load, found with heaptrack).
 pub fn router(doc: Document) -> Router<AppState> {
-    let json = Bytes::from(serde_json::to_vec(&doc).expect("the OpenAPI document serializes"));
+    let json = Bytes::from(document(&doc).to_string());
     Router::new()
         .route(
             "/openapi.json",

@@ -56,14 +56,17 @@ fn parse_message(i: usize, value: &Value, errors: &mut Vec<FieldError>) -> Optio
             None
         }
     };
-    let peer = match map.get("peer_id").or_else(|| map.get("peer_name")) {
+    let sent = ["peer_id", "peer_name"]
+        .into_iter()
+        .find_map(|k| map.get(k).map(|v| (k, v)));
+    let peer = match sent {
         None => {
             errors.push(validate::missing(at(i, "peer_id"), value));
             None
         }
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(other) => {
-            errors.push(validate::string_type(at(i, "peer_id"), other));
+        Some((_, Value::String(s))) => Some(s.clone()),
+        Some((key, other)) => {
+            errors.push(validate::string_type(at(i, key), other));
             None
         }
     };
@@ -206,7 +209,7 @@ async fn list(
 }
 
 #[utoipa::path(get, path = "/v3/workspaces/{workspace_id}/sessions/{session_id}/messages/{message_id}", tag = "messages",
-    responses((status = 200, body = Message)))]
+    responses((status = 200, body = Message), (status = 404, description = "No such message")))]
 async fn get(
     State(app): State<AppState>,
     Path((workspace_id, session_id, message_id)): MessagePath,
@@ -220,7 +223,8 @@ async fn get(
 
 /// Replaces the metadata (`null` keeps it, `{}` clears it); content is immutable.
 #[utoipa::path(put, path = "/v3/workspaces/{workspace_id}/sessions/{session_id}/messages/{message_id}", tag = "messages",
-    request_body = Object, responses((status = 200, body = Message)))]
+    request_body = Object, responses((status = 200, body = Message),
+        (status = 404, description = "No such message")))]
 async fn update(
     State(app): State<AppState>,
     Path((workspace_id, session_id, message_id)): MessagePath,

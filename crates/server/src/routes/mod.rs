@@ -16,3 +16,9 @@ pub mod search;
 pub mod sessions;
 pub mod webhooks;
 pub mod workspaces;
+
+/// The body of a 202: the deletion is accepted; its purge runs in the background.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Accepted {
+    pub message: &'static str,
+}

@@ -126,31 +126,40 @@ async fn sessions(
     ))
 }
 
+/// A peer card: its lines, or null when none was written.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct PeerCard {
+    peer_card: Option<Vec<String>>,
+}
+
 /// The card the peer keeps about itself, or about `target`.
 #[utoipa::path(get, path = "/v3/workspaces/{workspace_id}/peers/{peer_id}/card", tag = "peers",
-    responses((status = 200, description = "`{\"peer_card\": [str] | null}`")))]
+    params(("target" = Option<String>, Query)),
+    responses((status = 200, body = PeerCard),
+        (status = 404, description = "No such peer")))]
 async fn get_card(
     State(app): State<AppState>,
     Path((workspace_id, peer_id)): PeerPath,
     params: Params,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PeerCard>> {
     let target = params.string("target").unwrap_or_else(|| peer_id.clone());
-    let card = app
+    let peer_card = app
         .store
         .get_peer_card(&workspace_id, &peer_id, &target)
         .await?;
-    Ok(Json(json!({ "peer_card": card })))
+    Ok(Json(PeerCard { peer_card }))
 }
 
 /// Stores a card as given (creating the peer if needed) and echoes it.
 #[utoipa::path(put, path = "/v3/workspaces/{workspace_id}/peers/{peer_id}/card", tag = "peers",
-    request_body = Object, responses((status = 200, description = "`{\"peer_card\": [str]}`")))]
+    params(("target" = Option<String>, Query)),
+    request_body = Object, responses((status = 200, body = PeerCard)))]
 async fn set_card(
     State(app): State<AppState>,
     Path((workspace_id, peer_id)): PeerPath,
     params: Params,
     body: Body,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PeerCard>> {
     path_name(&workspace_id, "workspace_id")?;
     path_name(&peer_id, "peer_id")?;
     let f = Fields::of(&body.0, true)?;
@@ -163,7 +172,9 @@ async fn set_card(
     app.store
         .set_peer_card(&workspace_id, &peer_id, &target, card.clone())
         .await?;
-    Ok(Json(json!({ "peer_card": card })))
+    Ok(Json(PeerCard {
+        peer_card: Some(card),
+    }))
 }
 
 fn parse_card(value: Option<&Value>, body: &Value) -> Result<Vec<String>, Error> {

@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::error::ApiResult;
 use crate::input::{Body, Fields, Params, path_name, peer_config, peer_names};
+use crate::routes::Accepted;
 use crate::routes::lists::list_query;
 
 type SessionPath = Path<(String, String)>;
@@ -21,7 +22,8 @@ type MemberPath = Path<(String, String, String)>;
 
 /// Get or create a session: metadata replaced, configuration merged, listed peers joined.
 #[utoipa::path(post, path = "/v3/workspaces/{workspace_id}/sessions", tag = "sessions",
-    request_body = Object, responses((status = 201, body = Session), (status = 200, body = Session)))]
+    request_body = Object, responses((status = 201, body = Session), (status = 200, body = Session),
+        (status = 400, description = "More observers than a session allows")))]
 async fn get_or_create(
     State(app): State<AppState>,
     Extension(claims): Extension<Claims>,
@@ -35,10 +37,10 @@ async fn get_or_create(
         metadata: f.metadata("metadata"),
         configuration: f.configuration("configuration"),
     };
-    let peers = f
-        .peer_map("peers")
-        .or_else(|| f.peer_map("peer_names"))
-        .unwrap_or_default();
+    let members_key = f
+        .aliased(&["peers", "peer_names"])
+        .map_or("peers", |(k, _)| k);
+    let peers = f.peer_map(members_key).unwrap_or_default();
     f.finish()?;
     peer_names(&peers)?;
     let name = name.unwrap_or_default();
@@ -101,22 +103,21 @@ async fn update(
 /// Deletes a session: 202 at once; from then on nothing of it is visible and its
 /// name is free, while a queued purge removes every row in the background.
 #[utoipa::path(delete, path = "/v3/workspaces/{workspace_id}/sessions/{session_id}", tag = "sessions",
-    responses((status = 202, description = "`{\"message\": \"Session deleted successfully\"}`"), (status = 404)))]
+    responses((status = 202, body = Accepted), (status = 404, description = "No such live session")))]
 async fn delete(
     State(app): State<AppState>,
     Path((workspace_id, session_id)): SessionPath,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
     app.store.delete_session(&workspace_id, &session_id).await?;
     app.wake.notify_one();
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({"message": "Session deleted successfully"})),
-    ))
+    let message = "Session deleted successfully";
+    Ok((StatusCode::ACCEPTED, Json(Accepted { message })))
 }
 
 /// Copies the session (up to and including `message_id` when given) under a new id.
 #[utoipa::path(post, path = "/v3/workspaces/{workspace_id}/sessions/{session_id}/clone", tag = "sessions",
-    params(("message_id" = Option<String>, Query)), responses((status = 201, body = Session)))]
+    params(("message_id" = Option<String>, Query)), responses((status = 201, body = Session),
+        (status = 404, description = "No such live session, or no such message in it")))]
 async fn clone(
     State(app): State<AppState>,
     Path((workspace_id, session_id)): SessionPath,
@@ -140,7 +141,8 @@ fn member_map(body: &Body) -> ApiResult<Vec<(String, SessionPeerConfig)>> {
 
 /// Adds members (creating the session and peers as needed).
 #[utoipa::path(post, path = "/v3/workspaces/{workspace_id}/sessions/{session_id}/peers", tag = "sessions",
-    request_body = Object, responses((status = 200, body = Session)))]
+    request_body = Object, responses((status = 200, body = Session),
+        (status = 400, description = "More observers than a session allows")))]
 async fn add_peers(
     State(app): State<AppState>,
     Path((workspace_id, session_id)): SessionPath,
@@ -158,7 +160,9 @@ async fn add_peers(
 
 /// Replaces the member set: members not listed leave.
 #[utoipa::path(put, path = "/v3/workspaces/{workspace_id}/sessions/{session_id}/peers", tag = "sessions",
-    request_body = Object, responses((status = 200, body = Session)))]
+    request_body = Object, responses((status = 200, body = Session),
+        (status = 400, description = "More observers than a session allows"),
+        (status = 404, description = "No such live session")))]
 async fn set_peers(
     State(app): State<AppState>,
     Path((workspace_id, session_id)): SessionPath,
@@ -174,7 +178,8 @@ async fn set_peers(
 
 /// The listed peers leave the session.
 #[utoipa::path(delete, path = "/v3/workspaces/{workspace_id}/sessions/{session_id}/peers", tag = "sessions",
-    request_body = Vec<String>, responses((status = 200, body = Session)))]
+    request_body = Vec<String>, responses((status = 200, body = Session),
+        (status = 404, description = "No such live session")))]
 async fn remove_peers(
     State(app): State<AppState>,
     Path((workspace_id, session_id)): SessionPath,
@@ -225,7 +230,8 @@ async fn list_peers(
 
 /// A member's configuration in this session.
 #[utoipa::path(get, path = "/v3/workspaces/{workspace_id}/sessions/{session_id}/peers/{peer_id}/config", tag = "sessions",
-    responses((status = 200, body = SessionPeerConfig)))]
+    responses((status = 200, body = SessionPeerConfig),
+        (status = 404, description = "No such live session, peer or membership")))]
 async fn get_config(
     State(app): State<AppState>,
     Extension(claims): Extension<Claims>,
@@ -243,7 +249,9 @@ async fn get_config(
 
 /// Merges the given (non-null) fields into the member's configuration.
 #[utoipa::path(put, path = "/v3/workspaces/{workspace_id}/sessions/{session_id}/peers/{peer_id}/config", tag = "sessions",
-    request_body = SessionPeerConfig, responses((status = 204)))]
+    request_body = SessionPeerConfig, responses((status = 204),
+        (status = 400, description = "More observers than a session allows"),
+        (status = 404, description = "No such live session or peer")))]
 async fn set_config(
     State(app): State<AppState>,
     Path((workspace_id, session_id, peer_id)): MemberPath,

@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::error::ApiResult;
 use crate::input::{Body, Fields, Params, path_name};
+use crate::routes::Accepted;
 use crate::routes::lists::list_query;
 
 /// Get or create a workspace: 201 when created, 200 (unchanged) when it existed.
@@ -79,18 +80,16 @@ async fn update(
 /// Deletes a workspace with no live session: 202 at once, the name is free at once,
 /// and a queued purge removes everything in it. 409 while sessions remain.
 #[utoipa::path(delete, path = "/v3/workspaces/{workspace_id}", tag = "workspaces",
-    responses((status = 202, description = "`{\"message\": \"Workspace deletion accepted\"}`"),
-              (status = 404), (status = 409)))]
+    responses((status = 202, body = Accepted), (status = 404, description = "No such workspace"),
+              (status = 409, description = "Live sessions remain in the workspace")))]
 async fn delete(
     State(app): State<AppState>,
     Path(workspace_id): Path<String>,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
     app.store.delete_workspace(&workspace_id).await?;
     app.wake.notify_one();
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(serde_json::json!({"message": "Workspace deletion accepted"})),
-    ))
+    let message = "Workspace deletion accepted";
+    Ok((StatusCode::ACCEPTED, Json(Accepted { message })))
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
