@@ -182,9 +182,12 @@ async fn history_legacy(State(app): State<AppState>, params: Params) -> ApiResul
 }
 
 async fn rename(app: &AppState, id: &str, title: &str) -> ApiResult<Json<Value>> {
+    // The title lives in the session's metadata, which never holds NUL (PostgreSQL's
+    // jsonb refuses it), so it loses NUL bytes as all metadata does.
+    let title = title.replace('\0', "");
     if !app
         .store
-        .pp_set_title(&app.pocketpaw.workspace, &safe_key(id), title)
+        .pp_set_title(&app.pocketpaw.workspace, &safe_key(id), &title)
         .await?
     {
         return Err(not_found());

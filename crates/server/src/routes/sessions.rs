@@ -191,6 +191,9 @@ async fn remove_peers(
             let mut errors = vec![];
             for (i, item) in items.iter().enumerate() {
                 match item {
+                    // Peer names never hold NUL (creation validates them), so such a name
+                    // is no member; PostgreSQL would refuse it as a query parameter.
+                    Value::String(s) if s.contains('\0') => {}
                     Value::String(s) => names.push(s.clone()),
                     other => {
                         errors.push(validate::string_type(vec![json!("body"), json!(i)], other))
