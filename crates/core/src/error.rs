@@ -57,6 +57,11 @@ pub enum Error {
     /// Momentary overload (no database connection freed up in time): 503, worth a retry.
     #[error("{0}")]
     Busy(String),
+    /// A write that could not be made durable because of the storage, not the request:
+    /// the disk is full (`full`, 507) or the files cannot be written (read-only, I/O
+    /// error: 503). Nothing of the write was kept; it succeeds once the condition clears.
+    #[error("{detail}")]
+    Storage { full: bool, detail: String },
     /// Anything the client cannot fix; the detail never reaches the client.
     #[error("internal error: {0}")]
     Internal(String),

@@ -62,6 +62,19 @@ impl IntoResponse for ApiError {
                 )
                     .into_response();
             }
+            // Disk full is 507, which names the cause (a client retry alone cannot fix
+            // it); unwritable storage is 503. Both say when to try again, since either
+            // clears without a restart once the operator frees space or remounts.
+            Error::Storage { full, detail } => {
+                tracing::error!(error = %detail, "write not saved: storage");
+                let status = if full {
+                    StatusCode::INSUFFICIENT_STORAGE
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                };
+                let body = Json(json!({ "detail": detail }));
+                return (status, [(axum::http::header::RETRY_AFTER, "5")], body).into_response();
+            }
             Error::Internal(m) => {
                 tracing::error!(error = %m, "request failed");
                 (
@@ -76,19 +89,6 @@ impl IntoResponse for ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn overload_is_503_with_retry_after() {
-        let r = ApiError(Error::Busy("The database is busy; retry shortly".into())).into_response();
-        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(r.headers()[axum::http::header::RETRY_AFTER], "1");
-        let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
-        assert_eq!(
-            serde_json::from_slice::<Value>(&body).unwrap(),
-            json!({"detail": "The database is busy; retry shortly"})
 /// Gives every error response the reference's `{"detail": ...}` JSON body. axum answers
 /// an unknown route, a method the route lacks and its own extractor rejections with an
 /// empty or plain-text body; its text (or the status's reason) becomes the detail.
@@ -120,6 +120,41 @@ pub async fn json_bodies(req: axum::extract::Request, next: axum::middleware::Ne
     Response::from_parts(parts, axum::body::Body::from(body))
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn storage_faults_are_507_or_503_with_retry_after() {
+        for (full, status) in [
+            (true, StatusCode::INSUFFICIENT_STORAGE),
+            (false, StatusCode::SERVICE_UNAVAILABLE),
+        ] {
+            let detail = "Insufficient storage: the database's disk is full, so nothing was saved";
+            let r = ApiError(Error::Storage {
+                full,
+                detail: detail.into(),
+            })
+            .into_response();
+            assert_eq!(r.status(), status);
+            assert_eq!(r.headers()[axum::http::header::RETRY_AFTER], "5");
+            let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+            assert_eq!(
+                serde_json::from_slice::<Value>(&body).unwrap(),
+                json!({ "detail": detail })
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn overload_is_503_with_retry_after() {
+        let r = ApiError(Error::Busy("The database is busy; retry shortly".into())).into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[axum::http::header::RETRY_AFTER], "1");
+        let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        assert_eq!(
+            serde_json::from_slice::<Value>(&body).unwrap(),
+            json!({"detail": "The database is busy; retry shortly"})
         );
     }
 }

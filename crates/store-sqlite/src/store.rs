@@ -55,7 +55,16 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and migrates it.
     pub fn open(path: &Path) -> Result<SqliteStore> {
         embeddings::register_vec();
+        writable(path.parent().unwrap_or(Path::new(".")))?;
         let writer_conn = open(path, OpenFlags::default())?;
+        // SQLite opens a file it may not write read-only without a word; every write
+        // would then fail, so say it once, at startup.
+        if writer_conn.is_readonly(rusqlite::MAIN_DB).map_err(db_err)? {
+            return Err(Error::Storage {
+                full: false,
+                detail: format!("{} is read-only", path.display()),
+            });
+        }
         writer_conn
             .execute_batch(&format!("PRAGMA soft_heap_limit = {HEAP_LIMIT_BYTES}"))
             .map_err(db_err)?;
@@ -81,6 +90,18 @@ impl SqliteStore {
             readers: ReadPool::new(readers),
         })
     }
+}
+
+/// WAL mode keeps its log and index beside the database, so the directory must be
+/// writable too, not only the file; a read-only one stops startup with its cause.
+fn writable(dir: &Path) -> Result<()> {
+    let probe = dir.join(".engram-write-check");
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| Error::Storage {
+            full: false,
+            detail: format!("{} is not writable: {e}", dir.display()),
+        })
 }
 
 fn owned(s: &str) -> String {

@@ -13,11 +13,59 @@ use crate::db_err;
 
 const MAX_BATCH: usize = 256;
 
-type Completion = Box<dyn FnOnce(Result<()>) + Send>;
-type Write = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+/// One queued write: run in the batch's transaction, then answered with the outcome.
+trait Request: Send {
+    /// Runs the write; on failure, returns a copy of its error (the original is kept
+    /// for the caller).
+    fn run(&mut self, conn: &Connection) -> Result<(), Error>;
+    /// Answers the caller: the write's own result if the batch committed, else `failed`.
+    fn finish(self: Box<Self>, failed: Option<&Error>);
+}
+
+struct Pending<T, F> {
+    f: Option<F>,
+    result: Option<Result<T>>,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+impl<T, F> Request for Pending<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+{
+    fn run(&mut self, conn: &Connection) -> Result<(), Error> {
+        let f = self.f.take().expect("a request runs once");
+        let result = catch_unwind(AssertUnwindSafe(|| f(conn)))
+            .unwrap_or_else(|_| Err(Error::Internal("write panicked".into())));
+        let copy = result.as_ref().map(|_| ()).map_err(share);
+        self.result = Some(result);
+        copy
+    }
+
+    fn finish(self: Box<Self>, failed: Option<&Error>) {
+        let outcome = match (failed, self.result) {
+            (Some(e), _) => Err(share(e)),
+            (None, Some(result)) => result,
+            (None, None) => Err(Error::Internal("write never ran".into())),
+        };
+        let _ = self.reply.send(outcome);
+    }
+}
+
+/// A copy of `e` for every request of a failed batch: storage conditions keep their
+/// kind (so each caller gets the same 5xx), anything else becomes internal.
+fn share(e: &Error) -> Error {
+    match e {
+        Error::Storage { full, detail } => Error::Storage {
+            full: *full,
+            detail: detail.clone(),
+        },
+        other => Error::Internal(other.to_string()),
+    }
+}
 
 enum Job {
-    Write(Write),
+    Write(Box<dyn Request>),
     /// Copies the write-ahead log into the database file and truncates it, so
     /// content removed by a purge no longer survives in old log frames.
     Checkpoint(oneshot::Sender<Result<()>>),
@@ -44,18 +92,14 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
-        let job: Write = Box::new(move |conn| {
-            let result = catch_unwind(AssertUnwindSafe(|| f(conn)))
-                .unwrap_or_else(|_| Err(Error::Internal("write panicked".into())));
-            let ok = result.is_ok();
-            let done: Completion = Box::new(move |commit| {
-                let _ = tx.send(commit.and(result));
-            });
-            (ok, done)
-        });
+        let (reply, rx) = oneshot::channel();
+        let request = Pending {
+            f: Some(f),
+            result: None,
+            reply,
+        };
         self.tx
-            .send(Job::Write(job))
+            .send(Job::Write(Box::new(request)))
             .map_err(|_| Error::Internal("sqlite writer stopped".into()))?;
         rx.await
             .map_err(|_| Error::Internal("sqlite writer dropped a request".into()))?
@@ -110,43 +154,120 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
     }
 }
 
-fn commit_batch(conn: &Connection, batch: Vec<Write>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        // Dropping the jobs drops their reply channels: each caller gets an error.
-        tracing::error!(error = %e, "sqlite writer could not begin a transaction");
-        return;
+/// Runs `batch` in one transaction, each request in its own savepoint, and commits
+/// once. A request that fails rolls back alone; a failure of the transaction itself
+/// (BEGIN, a savepoint, a statement that made SQLite roll everything back, as a full
+/// disk or an I/O error may, or COMMIT) fails every request of the batch, none
+/// acknowledged, and leaves the connection outside any transaction for the next batch.
+fn commit_batch(conn: &Connection, mut batch: Vec<Box<dyn Request>>) {
+    let failed = run_batch(conn, &mut batch).err();
+    if let Some(e) = &failed {
+        tracing::error!(error = %e, requests = batch.len(), "sqlite batch not committed");
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
     }
-    let mut completions = Vec::with_capacity(batch.len());
-    for job in batch {
-        let savepoint = conn.execute_batch("SAVEPOINT request");
-        let (ok, done) = job(conn);
-        let release = if ok {
-            conn.execute_batch("RELEASE request")
+    for request in batch {
+        request.finish(failed.as_ref());
+    }
+}
+
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn Request>]) -> Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(db_err)?;
+    for request in batch.iter_mut() {
+        conn.execute_batch("SAVEPOINT request").map_err(db_err)?;
+        let outcome = request.run(conn);
+        if conn.is_autocommit() {
+            return Err(outcome.err().unwrap_or_else(|| {
+                Error::Internal("the transaction ended inside a request".into())
+            }));
+        }
+        let close = if outcome.is_ok() {
+            "RELEASE request"
         } else {
-            conn.execute_batch("ROLLBACK TO request; RELEASE request")
+            "ROLLBACK TO request; RELEASE request"
         };
-        completions.push((done, savepoint.and(release).map_err(db_err)));
+        conn.execute_batch(close).map_err(db_err)?;
     }
-    let commit = conn.execute_batch("COMMIT").map_err(db_err);
-    if commit.is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
-    }
-    for (done, step) in completions {
-        let outcome = match (&commit, step) {
-            (Err(e), _) => Err(e.clone_internal()),
-            (Ok(()), Err(e)) => Err(e),
-            (Ok(()), Ok(())) => Ok(()),
-        };
-        done(outcome);
-    }
+    conn.execute_batch("COMMIT").map_err(db_err)
 }
 
-trait CloneInternal {
-    fn clone_internal(&self) -> Error;
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl CloneInternal for Error {
-    fn clone_internal(&self) -> Error {
-        Error::Internal(self.to_string())
+    fn insert(conn: &Connection, v: &str) -> Result<()> {
+        conn.execute("INSERT INTO t VALUES (?1)", [v])
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    /// A request during which SQLite abandons the whole transaction (as it may on a full
+    /// disk or an I/O error) fails its whole batch: nothing of it is acknowledged or
+    /// kept, later requests of the batch do not run outside a transaction, and the
+    /// writer goes on working.
+    #[tokio::test]
+    async fn a_lost_transaction_fails_the_whole_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (v TEXT)")
+            .unwrap();
+        let writer = Writer::spawn(conn);
+        // Holds the writer busy so the next three requests queue up as one batch.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let gate = tokio::spawn({
+            let w = writer.clone();
+            async move {
+                w.write(move |_| {
+                    held.recv().unwrap();
+                    Ok(())
+                })
+                .await
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let a = tokio::spawn({
+            let w = writer.clone();
+            async move { w.write(|c| insert(c, "a")).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let lost = tokio::spawn({
+            let w = writer.clone();
+            async move {
+                w.write(|c| {
+                    c.execute_batch("ROLLBACK").map_err(db_err)?;
+                    Err::<(), _>(Error::Storage {
+                        full: true,
+                        detail: "disk full".into(),
+                    })
+                })
+                .await
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let c = tokio::spawn({
+            let w = writer.clone();
+            async move { w.write(|c| insert(c, "c")).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        release.send(()).unwrap();
+        gate.await.unwrap().unwrap();
+        for outcome in [a.await.unwrap(), lost.await.unwrap(), c.await.unwrap()] {
+            assert!(
+                matches!(outcome, Err(Error::Storage { full: true, .. })),
+                "{outcome:?}"
+            );
+        }
+        writer.write(|c| insert(c, "after")).await.unwrap();
+        let check = Connection::open(&path).unwrap();
+        let rows: Vec<String> = check
+            .prepare("SELECT v FROM t")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(rows, ["after"]);
     }
 }
