@@ -17,7 +17,7 @@
 //! whole as a varint length and its bytes.
 
 use engram_core::{Error, Result};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::db_err;
 
@@ -60,7 +60,8 @@ pub fn terms_of(conn: &Connection, ids_json: &str) -> Result<Vec<Vec<u8>>> {
 }
 
 /// Replaces every page key that is a prefix of one of `removed` (sorted) but no longer
-/// of its page's first term; `None` checks every key. Returns how many were replaced.
+/// of its page's first term; `None` checks every key. Returns how many were replaced
+/// or, for pages a merge under way has dropped, removed.
 pub fn repair(conn: &Connection, removed: Option<&[Vec<u8>]>) -> Result<usize> {
     // Pending deletes reach the pages only when FTS5 flushes them.
     conn.prepare_cached("INSERT INTO messages_fts (messages_fts) VALUES ('flush')")
@@ -86,11 +87,22 @@ pub fn repair(conn: &Connection, removed: Option<&[Vec<u8>]>) -> Result<usize> {
     };
     let mut replaced = 0;
     for (segid, key, pgno) in suspects {
-        let page: Vec<u8> = conn
+        let page: Option<Vec<u8>> = conn
             .prepare_cached("SELECT block FROM messages_fts_data WHERE id = ?1")
             .map_err(db_err)?
             .query_row([leaf_rowid(segid, pgno)], |r| r.get(0))
+            .optional()
             .map_err(db_err)?;
+        let Some(page) = page else {
+            // A merge under way already moved this page's terms out of the segment and
+            // dropped the page; FTS5 skips keys below a segment's first page.
+            conn.prepare_cached("DELETE FROM messages_fts_idx WHERE segid = ?1 AND term = ?2")
+                .map_err(db_err)?
+                .execute(params![segid, key])
+                .map_err(db_err)?;
+            replaced += 1;
+            continue;
+        };
         let first = first_term(&page).ok_or_else(|| {
             Error::Internal(format!(
                 "full-text index page {pgno} of segment {segid} has a key but no term"
@@ -143,7 +155,58 @@ fn varint(bytes: &[u8]) -> Option<(u64, usize)> {
 
 #[cfg(test)]
 mod tests {
-    use super::{first_term, prefixes_one, varint};
+    use rusqlite::Connection;
+
+    use super::{first_term, prefixes_one, repair, varint};
+
+    /// Keys of pages that an unfinished merge already dropped are removed, not read.
+    #[test]
+    fn survives_a_merge_under_way() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("engram.db")).unwrap();
+        crate::migrate::run(&conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO messages_fts (messages_fts, rank) VALUES ('automerge', 0);
+             INSERT INTO workspaces (id, name, created_at) VALUES (1, 'w', 0);
+             INSERT INTO sessions (id, workspace_id, name, created_at) VALUES (1, 1, 's', 0);",
+        )
+        .unwrap();
+        for segment in 0..4 {
+            conn.execute_batch("BEGIN").unwrap();
+            for i in 0..2000 {
+                let n = segment * 2000 + i;
+                conn.execute(
+                    "INSERT INTO messages (workspace_id, session_id, public_id, session_name, peer_name, content, token_count, seq_in_session, created_at) \
+                     VALUES (1, 1, ?1, 's', 'p', ?2, 1, ?1, 0)",
+                    rusqlite::params![n, format!("word{n} other{}", n % 7)],
+                )
+                .unwrap();
+            }
+            conn.execute_batch("COMMIT").unwrap();
+        }
+        conn.execute_batch("INSERT INTO messages_fts (messages_fts, rank) VALUES ('merge', -5)")
+            .unwrap();
+        let dropped: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM messages_fts_idx i WHERE length(i.term) > 0 AND NOT EXISTS \
+                 (SELECT 1 FROM messages_fts_data d WHERE d.id = (i.segid << 37) + (i.pgno >> 1))",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(dropped > 0, "the merge is under way");
+        assert_eq!(repair(&conn, None).unwrap(), dropped as usize);
+        conn.execute_batch("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
+            .unwrap();
+        let found: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH 'word5'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(found, 1);
+    }
 
     #[test]
     fn reads_varints() {
