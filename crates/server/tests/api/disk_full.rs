@@ -159,13 +159,32 @@ async fn sqlite_disk_full_is_507_and_recovers() {
     // the middle of group commits rather than before the first one.
     let filler = sqlite_dir(&engine).join("filler");
     fill(&filler);
-    let keep = std::fs::metadata(&filler).expect("filler").len() - 256 * 1024;
+    let keep = std::fs::metadata(&filler).expect("filler").len() - 768 * 1024;
     std::fs::OpenOptions::new()
         .write(true)
         .open(&filler)
         .and_then(|f| f.set_len(keep))
         .expect("shrink filler");
 
+    // A delete fits in what is left; its purge (and the WAL checkpoint after it) then
+    // runs while the writers below fill the disk, and must neither wedge nor give up.
+    let delete = server
+        .send(
+            Method::DELETE,
+            "/v3/workspaces/w/sessions/doomed",
+            None,
+            None,
+        )
+        .await;
+    assert!(
+        matches!(
+            delete.status,
+            StatusCode::ACCEPTED | StatusCode::INSUFFICIENT_STORAGE
+        ),
+        "delete while nearly full: {} {}",
+        delete.status,
+        delete.text
+    );
     let server = std::sync::Arc::new(server);
     let mut writers = Vec::new();
     for w in 0..6 {
@@ -199,9 +218,10 @@ async fn sqlite_disk_full_is_507_and_recovers() {
         }
     }
     eprintln!(
-        "while filling: {} writes acknowledged, {} refused with 507",
+        "while filling: {} writes acknowledged, {} refused with 507; delete: {}",
         acked.len(),
-        rejected.len()
+        rejected.len(),
+        delete.status
     );
     assert!(
         !rejected.is_empty(),
@@ -227,24 +247,6 @@ async fn sqlite_disk_full_is_507_and_recovers() {
         )
         .await;
     assert_eq!(got.status, StatusCode::OK, "{}", got.text);
-    // A delete while full is refused whole or accepted whole, never a 500.
-    let delete = server
-        .send(
-            Method::DELETE,
-            "/v3/workspaces/w/sessions/doomed",
-            None,
-            None,
-        )
-        .await;
-    assert!(
-        matches!(
-            delete.status,
-            StatusCode::ACCEPTED | StatusCode::INSUFFICIENT_STORAGE
-        ),
-        "delete while full: {} {}",
-        delete.status,
-        delete.text
-    );
 
     // Space returns: the same process writes again, with no restart.
     std::fs::remove_file(&filler).expect("remove filler");
@@ -267,6 +269,10 @@ async fn sqlite_disk_full_is_507_and_recovers() {
     // And after a hard kill, exactly the acknowledged writes are on disk.
     let server = std::sync::Arc::into_inner(server).expect("writers finished");
     drop(server);
+    let verify = engine.command(&["verify"]).output().expect("verify");
+    let report = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success(), "{report}");
+    assert!(report.contains("store is clean"), "{report}");
     let server = start(&engine).await;
     let seen = contents(&server).await;
     let mut labels: Vec<String> = seen.iter().map(|c| label(c).to_string()).collect();
@@ -275,7 +281,7 @@ async fn sqlite_disk_full_is_507_and_recovers() {
     assert_eq!(labels, acked);
 }
 
-/// Waits until the queue (the purge of `doomed`) has no work left.
+/// Waits until the purge of `doomed` has completed and the queue has no work left.
 async fn drained(server: &Server) {
     let mut last = Value::Null;
     for _ in 0..600 {
@@ -283,7 +289,10 @@ async fn drained(server: &Server) {
             .send(Method::GET, "/v3/workspaces/w/queue/status", None, None)
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-        if r.body["pending_work_units"] == 0 && r.body["in_progress_work_units"] == 0 {
+        if r.body["deletions"]["completed"] == 1
+            && r.body["pending_work_units"] == 0
+            && r.body["in_progress_work_units"] == 0
+        {
             return;
         }
         last = r.body;
