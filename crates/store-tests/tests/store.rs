@@ -63,7 +63,7 @@ on_both_engines! {
     sessions::session_get_or_create,
     sessions::list_ordering_and_pagination,
     sessions::peer_sessions,
-    filter_props::big_integers,
+    filters::big_integers,
     filters::peer_filters,
     filters::session_filters,
     filters::message_filters,

@@ -376,3 +376,35 @@ pub async fn check_filter_on_unknown_workspace(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!((page.items.len(), page.total, page.pages), (0, 0, 0));
 }
+
+/// Integers past 2^53: containment compares them exactly (as `numeric` does), ordering
+/// compares them as doubles (as `::float8` does), so both engines agree on each.
+pub async fn check_big_integers(store: Arc<dyn Store>) {
+    let big = |n: i64| NewSession {
+        name: format!("s{n}"),
+        changes: Changes {
+            metadata: Some(serde_json::Map::from_iter([("n".to_string(), json!(n))])),
+            configuration: None,
+        },
+        peers: vec![],
+    };
+    for n in [9_007_199_254_740_992, 9_007_199_254_740_993] {
+        store.get_or_create_session("w", big(n)).await.unwrap();
+    }
+    let names = |filters: Value| {
+        let store = store.clone();
+        async move {
+            let query = all(Resource::Session, filters);
+            let page = store.list_sessions("w", query).await.unwrap();
+            page.items.into_iter().map(|s| s.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        names(json!({"metadata": {"n": 9_007_199_254_740_993i64}})).await,
+        ["s9007199254740993"]
+    );
+    assert_eq!(
+        names(json!({"metadata": {"n": {"gt": 9_007_199_254_740_992i64}}})).await,
+        Vec::<String>::new()
+    );
+}
