@@ -164,11 +164,23 @@ fn shared_errors(method: &str, path: &str, has_body: bool) -> Vec<(&'static str,
             "The request body is larger than the configured limit",
         ));
     }
+    // Lists and searches are POSTs that only read.
+    let reads = method == "get"
+        || (method == "post"
+            && ["/list", "/search", "/{peer_id}/sessions"]
+                .iter()
+                .any(|l| path.ends_with(l)));
+    if !reads && !NO_STORE.contains(&path) {
+        statuses.push((
+            "507",
+            "SQLite could not make the write durable: the disk is full (`Retry-After` says when to retry)",
+        ));
+    }
     if !NO_STORE.contains(&path) {
         statuses.push((
             "503",
-            "The database is momentarily busy (no connection freed up in time); \
-             the `Retry-After` header says when to retry",
+            "The database is momentarily busy or unreachable, or its files cannot be \
+             written; the `Retry-After` header says when to retry",
         ));
     }
     statuses
@@ -197,7 +209,7 @@ fn document_errors(method: &str, path: &str, op: &mut Map<String, Value>) {
             "ErrorDetail"
         };
         response["content"] = json_content(schema_ref(schema));
-        if status == "503" {
+        if status == "503" || status == "507" {
             response["headers"] = json!({
                 "Retry-After": { "description": "Seconds to wait", "schema": { "type": "integer" } }
             });

@@ -74,6 +74,12 @@ both_engines!(
             }
             if path.starts_with("/v3/workspaces/") || path == "/v3/workspaces" {
                 required.push("503");
+                let reads = ["/list", "/search", "/{peer_id}/sessions"]
+                    .iter()
+                    .any(|l| path.ends_with(l));
+                if method != "get" && !(method == "post" && reads) {
+                    required.push("507");
+                }
             }
             for status in required {
                 if !responses.contains_key(status) {
