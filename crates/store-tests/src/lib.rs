@@ -97,6 +97,39 @@ impl TempDatabase {
     }
 }
 
+/// A fresh SQLite file and a fresh PostgreSQL database side by side, for the tests that
+/// compare the two engines.
+pub struct EnginePair {
+    pub sqlite: Arc<dyn Store>,
+    pub postgres: Arc<PgStore>,
+    _dir: tempfile::TempDir,
+    db: TempDatabase,
+}
+
+impl EnginePair {
+    /// `None` (loudly) without `TEST_DATABASE_URL`.
+    pub async fn open() -> Option<EnginePair> {
+        let admin = admin_url()?;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sqlite =
+            Arc::new(SqliteStore::open(&dir.path().join("engram.db")).expect("open sqlite"));
+        let db = TempDatabase::create(&admin).await;
+        let postgres = Arc::new(PgStore::connect(&db.url).await.expect("open postgres"));
+        Some(EnginePair {
+            sqlite,
+            postgres,
+            _dir: dir,
+            db,
+        })
+    }
+
+    /// Closes the PostgreSQL pool and drops its database (the SQLite file goes with the pair).
+    pub async fn close(self) {
+        self.postgres.close().await;
+        self.db.drop_database().await;
+    }
+}
+
 /// Runs `check` against a fresh PostgreSQL database; skipped (loudly) without
 /// `TEST_DATABASE_URL`. The database is dropped afterwards, also when the check fails.
 pub async fn on_postgres<F, Fut>(check: F)

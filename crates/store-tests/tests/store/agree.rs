@@ -7,9 +7,7 @@ use engram_core::filter::Resource;
 use engram_core::model::{Changes, NewPeer, NewSession, NewWorkspace, SessionPeerConfig};
 use engram_core::store::MembershipMode;
 use engram_core::{Result, Store};
-use engram_store_postgres::PgStore;
-use engram_store_sqlite::SqliteStore;
-use engram_store_tests::{TempDatabase, admin_url};
+use engram_store_tests::EnginePair;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -246,16 +244,12 @@ async fn scenario(store: Arc<dyn Store>) -> Vec<(String, Value)> {
 /// Runs one scenario on SQLite and on PostgreSQL and compares every step.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn engines_agree() {
-    let Some(admin) = admin_url() else { return };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let sqlite: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&dir.path().join("engram.db")).expect("open sqlite"));
-    let db = TempDatabase::create(&admin).await;
-    let pg = Arc::new(PgStore::connect(&db.url).await.expect("open postgres"));
-    let from_sqlite = scenario(sqlite).await;
-    let from_postgres = tokio::spawn(scenario(pg.clone())).await;
-    pg.close().await;
-    db.drop_database().await;
+    let Some(pair) = EnginePair::open().await else {
+        return;
+    };
+    let from_sqlite = scenario(pair.sqlite.clone()).await;
+    let from_postgres = tokio::spawn(scenario(pair.postgres.clone())).await;
+    pair.close().await;
     let from_postgres = from_postgres.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
     assert_eq!(from_sqlite.len(), from_postgres.len());
     for ((label, a), (_, b)) in from_sqlite.iter().zip(&from_postgres) {

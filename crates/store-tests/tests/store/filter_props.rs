@@ -12,9 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use engram_core::filter::{self, Resource};
 use engram_core::model::{Changes, ListQuery, NewMessage, NewSession};
 use engram_core::{Error, Store, time, validate};
-use engram_store_postgres::PgStore;
-use engram_store_sqlite::SqliteStore;
-use engram_store_tests::{TempDatabase, admin_url};
+use engram_store_tests::EnginePair;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use serde_json::{Map, Value, json};
@@ -450,13 +448,11 @@ fn check(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engines_agree_on_generated_filters() {
-    let Some(admin) = admin_url() else { return };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let sqlite: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&dir.path().join("engram.db")).expect("open sqlite"));
-    let db = TempDatabase::create(&admin).await;
-    let pg = Arc::new(PgStore::connect(&db.url).await.expect("open postgres"));
-    let postgres: Arc<dyn Store> = pg.clone();
+    let Some(pair) = EnginePair::open().await else {
+        return;
+    };
+    let sqlite = pair.sqlite.clone();
+    let postgres: Arc<dyn Store> = pair.postgres.clone();
     let data = seed();
     load(&sqlite, &data).await;
     load(&postgres, &data).await;
@@ -473,8 +469,7 @@ async fn engines_agree_on_generated_filters() {
         }
     }
     let outcome = runner(CASES).run(&filters(), |f| check(&stores, &handle, &f, &tally));
-    pg.close().await;
-    db.drop_database().await;
+    pair.close().await;
     if let Err(e) = outcome {
         panic!("{e}");
     }
