@@ -56,13 +56,13 @@ async fn call(
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-/// Contents of a session's messages as one node lists them.
-async fn contents(client: &Client, base: &str, session: &str) -> BTreeSet<String> {
+/// The `field` of every item of a list route's first page of 100.
+async fn listed(client: &Client, base: &str, path: &str, field: &str) -> BTreeSet<String> {
     let (status, body) = call(
         client,
         base,
         Method::POST,
-        &format!("/v3/workspaces/mp/sessions/{session}/messages/list?size=100"),
+        &format!("{path}?size=100"),
         Some(json!({})),
     )
     .await;
@@ -71,26 +71,18 @@ async fn contents(client: &Client, base: &str, session: &str) -> BTreeSet<String
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| m["content"].as_str().unwrap().to_string())
+        .map(|item| item[field].as_str().unwrap().to_string())
         .collect()
 }
 
+/// Contents of a session's messages as one node lists them.
+async fn contents(client: &Client, base: &str, session: &str) -> BTreeSet<String> {
+    let path = format!("/v3/workspaces/mp/sessions/{session}/messages/list");
+    listed(client, base, &path, "content").await
+}
+
 async fn listed_sessions(client: &Client, base: &str) -> BTreeSet<String> {
-    let (status, body) = call(
-        client,
-        base,
-        Method::POST,
-        "/v3/workspaces/mp/sessions/list?size=100",
-        Some(json!({})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_string())
-        .collect()
+    listed(client, base, "/v3/workspaces/mp/sessions/list", "id").await
 }
 
 /// Writes session `i`'s batches through alternating nodes, deleting it as its fate
