@@ -90,6 +90,10 @@ pub struct Metrics {
     handle: PrometheusHandle,
     /// Serializes scrapes: each sets the depth gauges, then renders them.
     scrape: Mutex<()>,
+    /// Every response passes here, so its series are registered once, not looked up:
+    /// responses by status class (`1xx` first), then their latency.
+    http_classes: [Counter; 5],
+    http_duration: Histogram,
 }
 
 impl Default for Metrics {
@@ -99,10 +103,17 @@ impl Default for Metrics {
             .expect("the bucket list is not empty")
             .build_recorder();
         let handle = recorder.handle();
+        let http_classes = [1, 2, 3, 4, 5].map(|class| {
+            let label = Label::new("class", format!("{class}xx"));
+            recorder.register_counter(&Key::from_parts(HTTP_REQUESTS, vec![label]), &METADATA)
+        });
+        let http_duration = recorder.register_histogram(&Key::from_name(HTTP_DURATION), &METADATA);
         let metrics = Metrics {
             recorder,
             handle,
             scrape: Mutex::new(()),
+            http_classes,
+            http_duration,
         };
         metrics.describe();
         // Every known kind and class appears from the first scrape, at zero, so a series
@@ -112,18 +123,15 @@ impl Default for Metrics {
                 metrics.counter(name, "kind", kind).absolute(0);
             }
             for (name, _) in &HISTOGRAMS[..2] {
-                drop(metrics.histogram(name, Some(("kind", kind))));
+                drop(metrics.histogram(name, kind));
             }
             for state in DEPTH_STATES {
                 metrics.depth(kind, state).set(0.0);
             }
         }
-        for class in 1..=5 {
-            metrics
-                .counter(HTTP_REQUESTS, "class", &format!("{class}xx"))
-                .absolute(0);
+        for class in &metrics.http_classes {
+            class.absolute(0);
         }
-        drop(metrics.histogram(HTTP_DURATION, None));
         metrics
     }
 }
@@ -149,11 +157,9 @@ impl Metrics {
         self.recorder.register_counter(&key, &METADATA)
     }
 
-    fn histogram(&self, name: &str, label: Option<(&'static str, &str)>) -> Histogram {
-        let labels: Vec<Label> = label
-            .into_iter()
-            .map(|(l, v)| Label::new(l, v.to_owned()))
-            .collect();
+    /// A job histogram of `kind`.
+    fn histogram(&self, name: &str, kind: &str) -> Histogram {
+        let labels = vec![Label::new("kind", kind.to_owned())];
         self.recorder
             .register_histogram(&Key::from_parts(name.to_owned(), labels), &METADATA)
     }
@@ -175,16 +181,14 @@ impl Metrics {
             return;
         }
         let waited = Duration::from_micros(now.saturating_sub(job.run_at).max(0) as u64);
-        self.histogram(WAIT, Some(("kind", &job.kind)))
-            .record(waited.as_secs_f64());
+        self.histogram(WAIT, &job.kind).record(waited.as_secs_f64());
     }
 
     /// An attempt of a `kind` job ended `elapsed` after its claim.
     pub fn job_finished(&self, kind: &str, how: Finished, elapsed: Duration) {
         let counter = match how {
             Finished::Completed => {
-                self.histogram(DURATION, Some(("kind", kind)))
-                    .record(elapsed.as_secs_f64());
+                self.histogram(DURATION, kind).record(elapsed.as_secs_f64());
                 COMPLETED
             }
             Finished::Retried => RETRIES,
@@ -195,10 +199,10 @@ impl Metrics {
     }
 
     fn http_response(&self, status: u16, elapsed: Duration) {
-        self.counter(HTTP_REQUESTS, "class", &format!("{}xx", status / 100))
-            .increment(1);
-        self.histogram(HTTP_DURATION, None)
-            .record(elapsed.as_secs_f64());
+        // A status is 100..=599, so its class indexes the five counters.
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        self.http_classes[class].increment(1);
+        self.http_duration.record(elapsed.as_secs_f64());
     }
 
     /// The exposition, with the queue depth just read from the database. A kind and
