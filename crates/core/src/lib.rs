@@ -12,6 +12,7 @@ pub mod filter_sql;
 pub mod ids;
 pub mod model;
 pub mod pocketpaw;
+pub mod purge;
 pub mod queue;
 pub mod queue_status;
 pub mod search;

@@ -2,16 +2,15 @@
 //! the queue worker. Steps are idempotent, so a retried or resumed purge is safe.
 
 use engram_core::Error;
+use engram_core::purge::Scope;
 use engram_core::queue::{
     DeletionCounts, PRIORITY_DELETION, PURGE_SESSION, PurgeSession, Receipt, deletion_counts,
     purge_unit_key,
 };
-use engram_core::search::embed_unit_key;
 use engram_core::time::{Micros, now_micros};
-use engram_core::webhooks::Event;
 use sqlx::{PgConnection, Row};
 
-use crate::{R, embeddings, queue, sessions, webhooks};
+use crate::{R, purge_steps, queue, sessions};
 
 /// Tombstones the live session (locked, so it serializes with writes to it), writes its
 /// receipt and queues its purge, then wakes workers once the transaction commits.
@@ -52,8 +51,8 @@ pub async fn delete_session(c: &mut PgConnection, workspace: &str, name: &str) -
     queue::notify(c).await
 }
 
-/// Renews the job's lease and removes up to `batch` messages of the tombstoned session;
-/// once none is left, removes its memberships and row and finishes the receipt.
+/// One purge call: renews the job's lease, refuses a live session, then runs
+/// `engram_core::purge::SESSION` (`purge_steps`); `false` while work remains.
 pub async fn purge_step(
     c: &mut PgConnection,
     (job, attempt): (i64, i64),
@@ -75,70 +74,11 @@ pub async fn purge_step(
     if let Some(None) = deleted_at {
         return Err(Error::Internal(format!("refusing to purge live session {session_id}")).into());
     }
-    // Vectors go first: while any remain, the messages they point at still exist.
-    if embeddings::purge_batch(c, workspace_id, Some(session_id), batch).await? > 0 {
-        return Ok(false);
-    }
-    let removed = sqlx::query(
-        "DELETE FROM messages WHERE (workspace_id, id) IN \
-         (SELECT workspace_id, id FROM messages WHERE workspace_id = $1 AND session_id = $2 LIMIT $3)",
-    )
-    .bind(workspace_id)
-    .bind(session_id)
-    .bind(batch)
-    .execute(&mut *c)
-    .await?
-    .rows_affected();
-    if removed > 0 {
-        sqlx::query(
-            "UPDATE deletion_receipts SET messages_deleted = messages_deleted + $3 \
-             WHERE workspace_id = $1 AND session_id = $2",
-        )
-        .bind(workspace_id)
-        .bind(session_id)
-        .bind(removed as i64)
-        .execute(&mut *c)
-        .await?;
-        return Ok(false);
-    }
-    // Embedding jobs still waiting for this session have nothing left to read.
-    sqlx::query("DELETE FROM jobs WHERE unit_key = $1 AND state = 'pending'")
-        .bind(embed_unit_key(workspace_id, session_id))
-        .execute(&mut *c)
-        .await?;
-    let members =
-        sqlx::query("DELETE FROM session_peers WHERE workspace_id = $1 AND session_id = $2")
-            .bind(workspace_id)
-            .bind(session_id)
-            .execute(&mut *c)
-            .await?
-            .rows_affected();
-    let gone = sqlx::query(
-        "DELETE FROM sessions WHERE workspace_id = $1 AND id = $2 AND deleted_at IS NOT NULL",
-    )
-    .bind(workspace_id)
-    .bind(session_id)
-    .execute(&mut *c)
-    .await?
-    .rows_affected();
-    let now = now_micros();
-    let receipt = sqlx::query(
-        "UPDATE deletion_receipts SET members_deleted = members_deleted + $3, \
-         finished_at = COALESCE(finished_at, $4) WHERE workspace_id = $1 AND session_id = $2 \
-         RETURNING workspace_name, session_name, messages_deleted, members_deleted, requested_at, finished_at",
-    )
-    .bind(workspace_id)
-    .bind(session_id)
-    .bind(members as i64)
-    .bind(now)
-    .fetch_optional(&mut *c)
-    .await?;
-    // Only the step that removed the row announces it, so a re-run sends nothing twice.
-    if let (true, Some(r)) = (gone > 0, receipt) {
-        let receipt = receipt_row(&r)?;
-        webhooks::queue_event(c, workspace_id, &Event::session_deleted(&receipt, now)).await?;
-    }
-    Ok(true)
+    let scope = Scope::Session {
+        workspace_id,
+        session_id,
+    };
+    purge_steps::run(c, scope, batch).await
 }
 
 /// Purge receipts of a workspace, oldest request first.
@@ -155,7 +95,7 @@ pub async fn receipts(c: &mut PgConnection, workspace: &str) -> R<Vec<Receipt>> 
     rows.iter().map(receipt_row).collect()
 }
 
-fn receipt_row(r: &sqlx::postgres::PgRow) -> R<Receipt> {
+pub(crate) fn receipt_row(r: &sqlx::postgres::PgRow) -> R<Receipt> {
     Ok(Receipt {
         workspace_id: r.try_get(0)?,
         session_id: r.try_get(1)?,

@@ -15,6 +15,7 @@ mod embeddings;
 mod messages;
 mod peers;
 mod pocketpaw;
+mod purge_steps;
 mod queue;
 mod queue_status;
 mod rows;

@@ -1,18 +1,16 @@
 //! Session deletion: the tombstone written by the request, and the purge steps run by
 //! the queue worker. Steps are idempotent, so a retried or resumed purge is safe.
 
+use engram_core::purge::Scope;
 use engram_core::queue::{
     DeletionCounts, PRIORITY_DELETION, PURGE_SESSION, PurgeSession, Receipt, deletion_counts,
     purge_unit_key,
 };
-use engram_core::search::embed_unit_key;
 use engram_core::time::{Micros, now_micros};
-use engram_core::webhooks::Event;
 use engram_core::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::fts_purge::{self, Scope, StepOutcome};
-use crate::{db_err, embeddings, queue, sessions, webhooks};
+use crate::{db_err, purge_steps, queue, sessions};
 
 pub fn delete_session(conn: &Connection, workspace: &str, name: &str) -> Result<()> {
     let live = sessions::require(conn, workspace, name)?;
@@ -43,6 +41,8 @@ pub fn delete_session(conn: &Connection, workspace: &str, name: &str) -> Result<
     )
 }
 
+/// One purge call: renews the lease, refuses a live session, then runs
+/// `engram_core::purge::SESSION` (`purge_steps`); `false` while work remains.
 pub fn purge_step(
     conn: &Connection,
     (job, attempt): (i64, i64),
@@ -66,73 +66,14 @@ pub fn purge_step(
             "refusing to purge live session {session_id}"
         )));
     }
-    // Vectors go first: while any remain, the messages they point at still exist.
-    if embeddings::purge_batch(conn, workspace_id, Some(session_id), batch)? > 0 {
-        return Ok(false);
-    }
     let scope = Scope::Session {
         workspace_id,
         session_id,
     };
-    match fts_purge::step(conn, &purge_unit_key(purge), scope, batch)? {
-        StepOutcome::Merged => return Ok(false),
-        StepOutcome::Deleted(removed) => {
-            conn.prepare_cached(
-                "UPDATE deletion_receipts SET messages_deleted = messages_deleted + ?3 WHERE workspace_id = ?1 AND session_id = ?2",
-            )
-            .map_err(db_err)?
-            .execute(params![workspace_id, session_id, removed])
-            .map_err(db_err)?;
-            return Ok(false);
-        }
-        StepOutcome::Done => {}
-    }
-    // Embedding jobs still waiting for this session have nothing left to read.
-    conn.prepare_cached("DELETE FROM jobs WHERE unit_key = ?1 AND state = 'pending'")
-        .map_err(db_err)?
-        .execute([embed_unit_key(workspace_id, session_id)])
-        .map_err(db_err)?;
-    let members = conn
-        .prepare_cached("DELETE FROM session_peers WHERE workspace_id = ?1 AND session_id = ?2")
-        .map_err(db_err)?
-        .execute(params![workspace_id, session_id])
-        .map_err(db_err)?;
-    let gone = conn
-        .prepare_cached(
-            "DELETE FROM sessions WHERE id = ?1 AND workspace_id = ?2 AND deleted_at IS NOT NULL",
-        )
-        .map_err(db_err)?
-        .execute(params![session_id, workspace_id])
-        .map_err(db_err)?;
-    let now = now_micros();
-    conn.prepare_cached(
-        "UPDATE deletion_receipts SET members_deleted = members_deleted + ?3, finished_at = COALESCE(finished_at, ?4) \
-         WHERE workspace_id = ?1 AND session_id = ?2",
-    )
-    .map_err(db_err)?
-    .execute(params![workspace_id, session_id, members as i64, now])
-    .map_err(db_err)?;
-    // Only the step that removed the row announces it, so a re-run sends nothing twice.
-    if gone > 0
-        && let Some(receipt) = receipt(conn, purge)?
-    {
-        webhooks::queue_event(conn, workspace_id, &Event::session_deleted(&receipt, now))?;
-    }
-    Ok(true)
+    purge_steps::run(conn, scope, batch)
 }
 
-fn receipt(conn: &Connection, purge: PurgeSession) -> Result<Option<Receipt>> {
-    conn.prepare_cached(
-        "SELECT workspace_name, session_name, messages_deleted, members_deleted, requested_at, finished_at \
-         FROM deletion_receipts WHERE workspace_id = ?1 AND session_id = ?2",
-    )
-    .map_err(db_err)?
-    .query_row(params![purge.workspace_id, purge.session_id], receipt_row)
-    .optional()
-    .map_err(db_err)
-}
-
-fn receipt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Receipt> {
+pub(crate) fn receipt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Receipt> {
     Ok(Receipt {
         workspace_id: r.get(0)?,
         session_id: r.get(1)?,

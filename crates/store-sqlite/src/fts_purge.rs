@@ -11,6 +11,7 @@
 //! stale can be replaced in the same step (see `fts_keys`).
 
 use engram_core::Result;
+use engram_core::purge::Scope;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use crate::{db_err, fts_keys};
@@ -27,29 +28,20 @@ const STEP: i64 = 100;
 /// Index pages one merge step writes (about 2 MB with 4 kB pages).
 const MERGE_PAGES: i64 = 500;
 
-/// What a purge removes messages from.
-#[derive(Clone, Copy)]
-pub enum Scope {
-    Session { workspace_id: i64, session_id: i64 },
-    Workspace { workspace_id: i64 },
-}
-
-impl Scope {
-    /// The purge's messages, with the row limit as the last bind.
-    fn selection(self, limit: i64) -> (&'static str, Vec<i64>) {
-        match self {
-            Scope::Session {
-                workspace_id,
-                session_id,
-            } => (
-                "SELECT id FROM messages WHERE workspace_id = ?1 AND session_id = ?2 LIMIT ?3",
-                vec![workspace_id, session_id, limit],
-            ),
-            Scope::Workspace { workspace_id } => (
-                "SELECT id FROM messages WHERE workspace_id = ?1 LIMIT ?2",
-                vec![workspace_id, limit],
-            ),
-        }
+/// The purge's messages, with the row limit as the last bind.
+fn selection(scope: Scope, limit: i64) -> (&'static str, Vec<i64>) {
+    match scope {
+        Scope::Session {
+            workspace_id,
+            session_id,
+        } => (
+            "SELECT id FROM messages WHERE workspace_id = ?1 AND session_id = ?2 LIMIT ?3",
+            vec![workspace_id, session_id, limit],
+        ),
+        Scope::Workspace { workspace_id } => (
+            "SELECT id FROM messages WHERE workspace_id = ?1 LIMIT ?2",
+            vec![workspace_id, limit],
+        ),
     }
 }
 
@@ -83,7 +75,7 @@ pub fn step(conn: &Connection, unit_key: &str, scope: Scope, batch: i64) -> Resu
             .execute([unit_key])
             .map_err(db_err)?;
     }
-    let (select, binds) = scope.selection(batch.min(STEP));
+    let (select, binds) = selection(scope, batch.min(STEP));
     let ids = conn
         .prepare_cached(&format!("SELECT json_group_array(id) FROM ({select})"))
         .map_err(db_err)?
@@ -123,7 +115,7 @@ fn merging(conn: &Connection, unit_key: &str) -> Result<Option<bool>> {
 
 /// Counted once per purge, when it decides.
 fn merge_pays(conn: &Connection, scope: Scope) -> Result<bool> {
-    let (select, binds) = scope.selection(-1);
+    let (select, binds) = selection(scope, -1);
     let mine: i64 = conn
         .prepare_cached(&format!("SELECT COUNT(*) FROM ({select})"))
         .map_err(db_err)?

@@ -15,6 +15,7 @@ mod monotonic_ids;
 mod peers;
 mod pocketpaw;
 mod pool;
+mod purge_steps;
 mod queue;
 mod queue_status;
 mod rows;

@@ -22,6 +22,8 @@ mod members;
 mod messages;
 #[path = "store/pocketpaw.rs"]
 mod pocketpaw;
+#[path = "store/purge_plan.rs"]
+mod purge_plan;
 #[path = "store/queue.rs"]
 mod queue;
 #[path = "store/queue_status.rs"]
