@@ -9,8 +9,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+use engram_core::jobs::JobKind;
 use engram_core::queue::LEASE_MICROS;
-use engram_core::search::{EMBED_BACKFILL, EmbedSelection, NewEmbedding};
+use engram_core::search::{EmbedSelection, NewEmbedding};
 use engram_core::time::now_micros;
 use engram_core::{Embedder, Store};
 
@@ -39,7 +40,7 @@ pub async fn seed(
         .claim_job(now_micros() + LEASE_MICROS)
         .await?
         .context("no backfill job was queued")?;
-    if job.kind != EMBED_BACKFILL {
+    if job.kind != JobKind::EmbedBackfill.name() {
         bail!("expected the backfill job first, claimed {}", job.kind);
     }
     let mut after = 0;

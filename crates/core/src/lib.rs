@@ -10,6 +10,7 @@ pub mod error;
 pub mod filter;
 pub mod filter_sql;
 pub mod ids;
+pub mod jobs;
 pub mod model;
 pub mod pocketpaw;
 pub mod purge;
@@ -20,6 +21,7 @@ pub mod store;
 pub mod time;
 pub mod tokens;
 pub mod validate;
+pub mod verify;
 pub mod webhooks;
 
 pub use embedding::Embedder;

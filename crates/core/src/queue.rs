@@ -1,14 +1,11 @@
-//! The job queue's shared rules: job kinds, payloads, priorities and the retry schedule.
+//! The job queue's shared rules: claimed jobs, purge payloads, receipts and the retry
+//! schedule. The kinds of job and their policies are in `jobs`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::time::Micros;
 
-/// Deletion jobs are claimed before any other kind.
-pub const PRIORITY_DELETION: i64 = 0;
-pub const PURGE_SESSION: &str = "purge_session";
-pub const MAX_ATTEMPTS: i64 = 10;
 /// How long a claim lasts without renewal; a crashed worker's job is retried after it.
 /// Purges renew it with every batch (a batch takes milliseconds), so it can be short
 /// and a job of a crashed worker resumes soon after.
@@ -28,6 +25,13 @@ pub struct Job {
     pub run_at: Micros,
 }
 
+impl Job {
+    /// The job's typed work; an error for a kind or payload this build does not know.
+    pub fn task(&self) -> crate::Result<crate::jobs::Task> {
+        crate::jobs::Task::from_stored(&self.kind, &self.payload)
+    }
+}
+
 /// Identifies the session a purge removes, by internal ids: the name may already
 /// belong to a new session.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -36,11 +40,12 @@ pub struct PurgeSession {
     pub session_id: i64,
 }
 
-pub fn purge_unit_key(p: PurgeSession) -> String {
-    format!("purge:{}:{}", p.workspace_id, p.session_id)
-}
+/// A session purge's unit key is `{PURGE_SESSION_UNIT}:{workspace_id}:{session_id}`.
+pub const PURGE_SESSION_UNIT: &str = "purge";
 
-pub const PURGE_WORKSPACE: &str = "purge_workspace";
+pub fn purge_unit_key(p: PurgeSession) -> String {
+    format!("{PURGE_SESSION_UNIT}:{}:{}", p.workspace_id, p.session_id)
+}
 
 /// A deleted workspace's purge, by internal id: the name may already be reused.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -48,8 +53,11 @@ pub struct PurgeWorkspace {
     pub workspace_id: i64,
 }
 
+/// A workspace purge's unit key is `{PURGE_WORKSPACE_UNIT}:{workspace_id}`.
+pub const PURGE_WORKSPACE_UNIT: &str = "purge-workspace";
+
 pub fn purge_workspace_unit_key(p: PurgeWorkspace) -> String {
-    format!("purge-workspace:{}", p.workspace_id)
+    format!("{PURGE_WORKSPACE_UNIT}:{}", p.workspace_id)
 }
 
 pub fn active_sessions_remain(workspace: &str) -> crate::Error {
@@ -95,15 +103,6 @@ pub struct Receipt {
     pub finished_at: Option<Micros>,
 }
 
-/// Every job kind a worker runs, so metrics report each one even at zero.
-pub const KINDS: [&str; 5] = [
-    PURGE_SESSION,
-    PURGE_WORKSPACE,
-    crate::webhooks::DELIVERY,
-    crate::search::EMBED_MESSAGES,
-    crate::search::EMBED_BACKFILL,
-];
-
 /// The job states that make up queue depth; `done` jobs are history, not depth.
 pub const DEPTH_STATES: [&str; 3] = ["pending", "running", "failed"];
 
@@ -137,18 +136,6 @@ pub fn deletion_counts(rows: impl IntoIterator<Item = (String, i64)>) -> Deletio
     }
     c
 }
-
-/// The integrity checks `engram verify` runs; each names rows that should not exist.
-pub const VERIFY_CHECKS: [&str; 8] = [
-    "messages whose session row is gone",
-    "memberships whose session row is gone",
-    "deleted sessions with no purge queued or running",
-    "purge jobs dead-lettered",
-    "deleted workspaces with no purge queued or running",
-    "peers and sessions whose workspace row is gone",
-    "message vectors whose message is gone",
-    "full-text index entries whose message is gone",
-];
 
 #[cfg(test)]
 mod tests {

@@ -1,10 +1,9 @@
 //! What `GET /v3/workspaces/{w}/queue/status` counts, decided once for both engines.
 //!
-//! Every job of the workspace is work a client may wait for (embedding now, derivation
-//! and summaries when they exist), except the kinds listed in `NOT_WORK`: purges are
-//! reported apart (`deletions`) and webhook deliveries are the client's own traffic, as
-//! the reference leaves out its deletion and webhook tasks. A new job kind therefore
-//! shows up here without a change.
+//! Every job of the workspace whose kind `jobs::JobKind::is_client_work` (embedding now,
+//! derivation and summaries when they exist) counts; purges are reported apart
+//! (`deletions`) and webhook deliveries are the client's own traffic, as the reference
+//! leaves out its deletion and webhook tasks.
 //!
 //! Like the reference, the counters count queue items (jobs), and an item is in
 //! progress when its work unit is being worked on: a job waiting behind a running job
@@ -24,23 +23,16 @@ use serde::Serialize;
 
 use crate::time::Micros;
 
-/// Job kinds that are not work units of the reference's queue status.
-pub const NOT_WORK: [&str; 3] = [
-    crate::queue::PURGE_SESSION,
-    crate::queue::PURGE_WORKSPACE,
-    crate::webhooks::DELIVERY,
-];
-
 /// How long a finished job still counts as completed: the reference's cleanup interval.
 pub const COMPLETED_WINDOW: Micros = 12 * 3600 * 1_000_000;
 
-/// `NOT_WORK` as an SQL list of string literals (the kinds are constants without quotes).
-pub fn not_work_sql() -> String {
-    NOT_WORK
-        .iter()
-        .map(|k| format!("'{k}'"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// The kinds queue status counts, as an SQL list of string literals.
+pub fn work_kinds_sql() -> String {
+    crate::jobs::sql_names(
+        crate::jobs::JobKind::ALL
+            .into_iter()
+            .filter(|k| k.is_client_work()),
+    )
 }
 
 /// The query's filters; empty strings were already dropped (the reference treats them

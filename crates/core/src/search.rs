@@ -15,10 +15,6 @@ pub const RRF_K: f64 = 60.0;
 pub const MAX_LIMIT: usize = 100;
 /// Queries longer than this (in tokens) are refused, as the reference.
 pub const MAX_QUERY_TOKENS: usize = 8192;
-pub const EMBED_MESSAGES: &str = "embed_messages";
-pub const EMBED_BACKFILL: &str = "embed_backfill";
-/// Embedding runs after deletions and never delays them.
-pub const PRIORITY_EMBEDDING: i64 = 10;
 /// Messages one backfill step embeds.
 pub const BACKFILL_BATCH: i64 = 64;
 

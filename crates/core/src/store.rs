@@ -179,7 +179,7 @@ pub trait Store:
     ) -> Result<bool>;
     /// Purge receipts of a workspace, oldest request first.
     async fn deletion_receipts(&self, workspace: &str) -> Result<Vec<Receipt>>;
-    /// Counts, per check of `queue::VERIFY_CHECKS` and in that order, the rows that
+    /// Counts, per check of `verify::checks()` and in that order, the rows that
     /// break the store's integrity; all zero on a healthy store.
     async fn verify(&self) -> Result<Vec<i64>>;
     /// Deletion jobs of a workspace by state (zeros for an unknown workspace).

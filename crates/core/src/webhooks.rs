@@ -14,12 +14,6 @@ use crate::{Error, Result};
 pub const MAX_ENDPOINTS: i64 = 10;
 /// Longest accepted endpoint URL.
 pub const MAX_URL_LEN: usize = 2048;
-pub const DELIVERY: &str = "webhook_delivery";
-/// After deletions, before derivation work.
-pub const PRIORITY_DELIVERY: i64 = 5;
-/// With the queue's backoff (1 s doubling, capped at 10 min) eight attempts span
-/// about four minutes before a delivery is dead-lettered.
-pub const DELIVERY_ATTEMPTS: i64 = 8;
 
 pub const TEST_EVENT: &str = "test.event";
 pub const SESSION_DELETED: &str = "session.deleted";
@@ -142,8 +136,7 @@ impl Delivery {
         }
     }
 
-    /// Each delivery is its own work unit: a failing endpoint retries without
-    /// holding back other endpoints or events.
+    /// The delivery's work unit, made unique by `nonce` (see `jobs::Task::unit_key`).
     pub fn unit_key(&self, nonce: &str) -> String {
         format!("webhook:{}:{nonce}", self.endpoint_id)
     }

@@ -20,8 +20,6 @@ use crate::{error, input, openapi, routes};
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
-    /// Wakes this process's queue workers when a request queued a job.
-    pub wake: Arc<tokio::sync::Notify>,
     /// Embeds search queries; `None` when semantic search is off.
     pub embedder: Option<Arc<dyn Embedder>>,
     pub auth: AuthConfig,
@@ -38,7 +36,6 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>) -> AppState {
         AppState {
             store,
-            wake: Arc::new(tokio::sync::Notify::new()),
             embedder: None,
             auth: AuthConfig::off(),
             webhooks: WebhookConfig::default(),
@@ -96,6 +93,15 @@ pub fn build_router(state: AppState, max_body: usize) -> Router {
         ))
         .layer(cors)
         .with_state(state)
+}
+
+/// Every route [`build_router`] serves beside the API description (which lists the
+/// others): the document and its page, and PocketPaw's routes, as `(method, path)`. The
+/// route matrix test checks these and the described routes against `scopes::ROUTES`;
+/// a router merged into `build_router` after the split adds its routes here.
+pub fn routes_beside_the_api_description() -> Vec<(&'static str, &'static str)> {
+    let pocketpaw = routes::pocketpaw::ROUTES.iter().map(|(m, p, _)| (*m, *p));
+    openapi::ROUTES.into_iter().chain(pocketpaw).collect()
 }
 
 /// `GET /metrics` alone, behind the same authentication, for `engram worker`.

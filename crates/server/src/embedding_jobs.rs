@@ -25,10 +25,9 @@ pub async fn embed_messages(
     store: &Arc<dyn Store>,
     embedder: Option<&Arc<dyn Embedder>>,
     job: &Job,
+    task: EmbedMessages,
 ) -> Result<()> {
     let embedder = embedder.ok_or_else(no_model)?;
-    let task: EmbedMessages = serde_json::from_value(job.payload.clone())
-        .map_err(|e| Error::Internal(format!("bad {} payload: {e}", job.kind)))?;
     let sources = store
         .messages_to_embed(EmbedSelection::Listed(task.message_ids))
         .await?;

@@ -121,8 +121,8 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             spinner.finish_and_clear();
             let counts = counts?;
             let mut problems = 0;
-            for (check, count) in engram_core::queue::VERIFY_CHECKS.iter().zip(&counts) {
-                println!("{count:>10}  {check}");
+            for (check, count) in engram_core::verify::checks().iter().zip(&counts) {
+                println!("{count:>10}  {}", check.name);
                 problems += count;
             }
             if problems > 0 {

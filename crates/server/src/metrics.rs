@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use engram_core::queue::{DEPTH_STATES, Job, KINDS, QueueDepth};
+use engram_core::jobs::JobKind;
+use engram_core::queue::{DEPTH_STATES, Job, QueueDepth};
 use engram_core::time::Micros;
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
@@ -118,7 +119,7 @@ impl Default for Metrics {
         metrics.describe();
         // Every known kind and class appears from the first scrape, at zero, so a series
         // never appears or vanishes with its work.
-        for kind in KINDS {
+        for kind in JobKind::ALL.map(JobKind::name) {
             for (name, _) in &COUNTERS[..4] {
                 metrics.counter(name, "kind", kind).absolute(0);
             }
@@ -209,7 +210,7 @@ impl Metrics {
     /// state absent from `depth` has no jobs: its gauge reads zero.
     pub fn render(&self, depth: &[QueueDepth]) -> String {
         let _one_scrape = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
-        for kind in KINDS {
+        for kind in JobKind::ALL.map(JobKind::name) {
             for state in DEPTH_STATES {
                 self.depth(kind, state).set(0.0);
             }

@@ -37,15 +37,14 @@ impl Workers {
     /// metrics, woken by its `wake`.
     pub fn start(state: &AppState, purge_batch: i64) -> Workers {
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(worker::run(
-            state.store.clone(),
-            state.wake.clone(),
-            stop_rx,
+        let worker = worker::Worker {
+            store: state.store.clone(),
             purge_batch,
-            state.embedder.clone(),
-            state.webhooks.clone(),
-            state.metrics.clone(),
-        ));
+            embedder: state.embedder.clone(),
+            webhooks: state.webhooks.clone(),
+            metrics: state.metrics.clone(),
+        };
+        let task = tokio::spawn(worker::run(worker, stop_rx));
         Workers { stop, task }
     }
 

@@ -1,18 +1,16 @@
 //! The queue worker: claims jobs (deletions first), runs them, and records the outcome
-//! with retries and backoff. Wakes on an in-process notify when this process queued
-//! work, and polls so jobs queued by other processes are picked up too.
+//! with retries and backoff. The store wakes it when a job is queued (at once in this
+//! process, and from other processes on PostgreSQL for urgent kinds); it also polls, so
+//! retries coming due and jobs of other processes are picked up.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use engram_core::queue::{
-    self, Job, LEASE_MICROS, PURGE_SESSION, PURGE_WORKSPACE, PurgeSession, PurgeWorkspace,
-};
-use engram_core::search::{EMBED_BACKFILL, EMBED_MESSAGES};
+use engram_core::jobs::Task;
+use engram_core::queue::{self, Job, LEASE_MICROS};
 use engram_core::time::now_micros;
-use engram_core::webhooks::{DELIVERY, Delivery};
 use engram_core::{Embedder, Error, Store};
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::embedding_jobs;
@@ -26,62 +24,45 @@ const OUTAGE_RETRY: Duration = Duration::from_secs(1);
 /// Webhook deliveries one worker runs at a time.
 const MAX_DELIVERIES: usize = 16;
 
+/// What a worker runs jobs with.
+#[derive(Clone)]
+pub struct Worker {
+    pub store: Arc<dyn Store>,
+    /// Rows one purge transaction removes.
+    pub purge_batch: i64,
+    /// Runs the embedding jobs; a worker without one fails them (they are retried, so
+    /// a worker that has the model picks them up).
+    pub embedder: Option<Arc<dyn Embedder>>,
+    /// Signs and sends webhook deliveries.
+    pub webhooks: WebhookConfig,
+    /// Counts what the jobs did.
+    pub metrics: Arc<Metrics>,
+}
+
 /// Runs until `stop` turns true; a job in progress is finished or handed back.
-/// `purge_batch` is the number of rows one purge transaction removes.
-/// `embedder` runs the embedding jobs; a worker without one fails them (they are
-/// retried, so a worker that has the model picks them up). `webhooks` signs and
-/// sends webhook deliveries. `metrics` counts what the jobs did.
-pub async fn run(
-    store: Arc<dyn Store>,
-    wake: Arc<Notify>,
-    mut stop: watch::Receiver<bool>,
-    purge_batch: i64,
-    embedder: Option<Arc<dyn Embedder>>,
-    webhooks: WebhookConfig,
-    metrics: Arc<Metrics>,
-) {
+pub async fn run(worker: Worker, mut stop: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(MAX_DELIVERIES));
     let mut deliveries = JoinSet::new();
     while !*stop.borrow() {
         while deliveries.try_join_next().is_some() {}
-        match store.claim_job(now_micros() + LEASE_MICROS).await {
+        match worker.store.claim_job(now_micros() + LEASE_MICROS).await {
             Ok(Some(job)) => {
                 let claimed = Instant::now();
-                metrics.job_claimed(&job, now_micros());
-                if job.kind == DELIVERY {
+                worker.metrics.job_claimed(&job, now_micros());
+                match job.task() {
                     // Deliveries wait on other servers; beside the loop, a slow endpoint
                     // never holds back purges.
-                    let Ok(slot) = slots.clone().acquire_owned().await else {
-                        break;
-                    };
-                    let (store, stop, webhooks, metrics) = (
-                        store.clone(),
-                        stop.clone(),
-                        webhooks.clone(),
-                        metrics.clone(),
-                    );
-                    deliveries.spawn(async move {
-                        let context = Context {
-                            store: &store,
-                            stop: &stop,
-                            purge_batch,
-                            embedder: None,
-                            webhooks: &webhooks,
-                            metrics: &metrics,
+                    Ok(task @ Task::WebhookDelivery(_)) => {
+                        let Ok(slot) = slots.clone().acquire_owned().await else {
+                            break;
                         };
-                        run_job(&context, job, claimed).await;
-                        drop(slot);
-                    });
-                } else {
-                    let context = Context {
-                        store: &store,
-                        stop: &stop,
-                        purge_batch,
-                        embedder: embedder.as_ref(),
-                        webhooks: &webhooks,
-                        metrics: &metrics,
-                    };
-                    run_job(&context, job, claimed).await;
+                        let (worker, stop) = (worker.clone(), stop.clone());
+                        deliveries.spawn(async move {
+                            run_job(&worker, &stop, job, Ok(task), claimed).await;
+                            drop(slot);
+                        });
+                    }
+                    task => run_job(&worker, &stop, job, task, claimed).await,
                 }
                 continue;
             }
@@ -89,8 +70,7 @@ pub async fn run(
             Err(e) => tracing::warn!(error = %e, "claiming a job failed"),
         }
         tokio::select! {
-            () = wake.notified() => {}
-            () = store.wait_for_jobs(POLL) => {}
+            () = worker.store.wait_for_jobs(POLL) => {}
             _ = stop.changed() => {}
         }
     }
@@ -105,50 +85,68 @@ enum Outcome {
     Released,
 }
 
-/// What running a job may use.
-struct Context<'a> {
-    store: &'a Arc<dyn Store>,
-    stop: &'a watch::Receiver<bool>,
-    purge_batch: i64,
-    embedder: Option<&'a Arc<dyn Embedder>>,
-    webhooks: &'a WebhookConfig,
-    metrics: &'a Metrics,
-}
-
-/// Runs a job claimed at `claimed` and records how it ended.
-async fn run_job(cx: &Context<'_>, job: Job, claimed: Instant) {
-    let (store, stop, purge_batch) = (cx.store, cx.stop, cx.purge_batch);
-    let outcome = match job.kind.as_str() {
-        PURGE_SESSION => purge_session(store, &job, stop, purge_batch).await,
-        PURGE_WORKSPACE => purge_workspace(store, &job, stop, purge_batch).await,
-        DELIVERY => deliver(&job, cx.webhooks).await,
-        EMBED_MESSAGES => match embedding_jobs::embed_messages(store, cx.embedder, &job).await {
-            Ok(()) => Outcome::Done,
-            Err(e) => Outcome::Failed(e),
-        },
-        EMBED_BACKFILL => match embedding_jobs::backfill(store, cx.embedder, &job, stop).await {
-            Ok(true) => Outcome::Done,
-            Ok(false) => Outcome::Released,
-            Err(e) => Outcome::Failed(e),
-        },
-        other => Outcome::Failed(Error::Internal(format!("unknown job kind {other:?}"))),
+/// Runs what `job` says (`task`, already read from it), claimed at `claimed`, and
+/// records how it ended.
+async fn run_job(
+    worker: &Worker,
+    stop: &watch::Receiver<bool>,
+    job: Job,
+    task: engram_core::Result<Task>,
+    claimed: Instant,
+) {
+    let store = &worker.store;
+    let lease = || now_micros() + LEASE_MICROS;
+    let outcome = match task {
+        Err(e) => Outcome::Failed(e),
+        Ok(Task::PurgeSession(purge)) => {
+            run_steps(stop, || {
+                store.purge_session_step(&job, purge, worker.purge_batch, lease())
+            })
+            .await
+        }
+        Ok(Task::PurgeWorkspace(purge)) => {
+            run_steps(stop, || {
+                store.purge_workspace_step(&job, purge, worker.purge_batch, lease())
+            })
+            .await
+        }
+        Ok(Task::WebhookDelivery(delivery)) => {
+            match crate::webhooks::deliver(&worker.webhooks, &delivery).await {
+                Ok(()) => Outcome::Done,
+                Err(e) => Outcome::Failed(e),
+            }
+        }
+        Ok(Task::EmbedMessages(task)) => {
+            match embedding_jobs::embed_messages(store, worker.embedder.as_ref(), &job, task).await
+            {
+                Ok(()) => Outcome::Done,
+                Err(e) => Outcome::Failed(e),
+            }
+        }
+        Ok(Task::EmbedBackfill(_)) => {
+            match embedding_jobs::backfill(store, worker.embedder.as_ref(), &job, stop).await {
+                Ok(true) => Outcome::Done,
+                Ok(false) => Outcome::Released,
+                Err(e) => Outcome::Failed(e),
+            }
+        }
     };
     let (recorded, finished) = match outcome {
         Outcome::Failed(Error::Busy(e)) => {
             tracing::warn!(job = job.id, error = %e, "database unavailable; job deferred");
             let run_at = now_micros() + OUTAGE_RETRY.as_micros() as i64;
-            let recorded = record(cx, || store.defer_job(&job, &e, run_at)).await;
+            let recorded = record(stop, || store.defer_job(&job, &e, run_at)).await;
             (recorded, Finished::Retried)
         }
         Outcome::Done => {
             tracing::info!(job = job.id, kind = %job.kind, ms = claimed.elapsed().as_millis() as u64, "job done");
             (
-                record(cx, || store.complete_job(&job)).await,
+                record(stop, || store.complete_job(&job)).await,
                 Finished::Completed,
             )
         }
         Outcome::Released => (
-            record(cx, || {
+            record(stop, || {
                 store.fail_job(&job, "released at shutdown", Some(now_micros()))
             })
             .await,
@@ -167,12 +165,12 @@ async fn run_job(cx: &Context<'_>, job: Job, claimed: Instant) {
                 }
             };
             let error = e.to_string();
-            let recorded = record(cx, || store.fail_job(&job, &error, retry)).await;
+            let recorded = record(stop, || store.fail_job(&job, &error, retry)).await;
             (recorded, finished)
         }
     };
     match recorded {
-        Ok(()) => cx
+        Ok(()) => worker
             .metrics
             .job_finished(&job.kind, finished, claimed.elapsed()),
         // The lease expires and another claim retries the job.
@@ -183,14 +181,14 @@ async fn run_job(cx: &Context<'_>, job: Job, claimed: Instant) {
 /// Records a job's outcome however long the database stays away: were the lease left
 /// to expire instead, the job would run again on a new attempt, and one on its last
 /// attempt would be dead-lettered by the next claim. Gives up only at shutdown.
-async fn record<F, Fut>(cx: &Context<'_>, mut write: F) -> Result<(), Error>
+async fn record<F, Fut>(stop: &watch::Receiver<bool>, mut write: F) -> Result<(), Error>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<(), Error>>,
 {
     loop {
         match write().await {
-            Err(Error::Busy(_)) if !*cx.stop.borrow() => tokio::time::sleep(OUTAGE_RETRY).await,
+            Err(Error::Busy(_)) if !*stop.borrow() => tokio::time::sleep(OUTAGE_RETRY).await,
             recorded => return recorded,
         }
     }
@@ -212,55 +210,5 @@ where
             Ok(false) => {}
             Err(e) => return Outcome::Failed(e),
         }
-    }
-}
-
-fn payload<T: serde::de::DeserializeOwned>(job: &Job) -> Result<T, Outcome> {
-    serde_json::from_value(job.payload.clone())
-        .map_err(|e| Outcome::Failed(Error::Internal(format!("bad {} payload: {e}", job.kind))))
-}
-
-async fn purge_session(
-    store: &Arc<dyn Store>,
-    job: &Job,
-    stop: &watch::Receiver<bool>,
-    batch: i64,
-) -> Outcome {
-    let purge: PurgeSession = match payload(job) {
-        Ok(p) => p,
-        Err(outcome) => return outcome,
-    };
-    run_steps(stop, || {
-        store.purge_session_step(job, purge, batch, now_micros() + LEASE_MICROS)
-    })
-    .await
-}
-
-async fn purge_workspace(
-    store: &Arc<dyn Store>,
-    job: &Job,
-    stop: &watch::Receiver<bool>,
-    batch: i64,
-) -> Outcome {
-    let purge: PurgeWorkspace = match payload(job) {
-        Ok(p) => p,
-        Err(outcome) => return outcome,
-    };
-    run_steps(stop, || {
-        store.purge_workspace_step(job, purge, batch, now_micros() + LEASE_MICROS)
-    })
-    .await
-}
-
-/// One POST to one endpoint; a failure (non-2xx, timeout, refused address) is
-/// retried by the queue's backoff and dead-lettered after the last attempt.
-async fn deliver(job: &Job, config: &WebhookConfig) -> Outcome {
-    let delivery: Delivery = match payload(job) {
-        Ok(d) => d,
-        Err(outcome) => return outcome,
-    };
-    match crate::webhooks::deliver(config, &delivery).await {
-        Ok(()) => Outcome::Done,
-        Err(e) => Outcome::Failed(e),
     }
 }

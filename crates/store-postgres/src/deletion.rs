@@ -2,11 +2,9 @@
 //! the queue worker. Steps are idempotent, so a retried or resumed purge is safe.
 
 use engram_core::Error;
+use engram_core::jobs::Task;
 use engram_core::purge::Scope;
-use engram_core::queue::{
-    DeletionCounts, PRIORITY_DELETION, PURGE_SESSION, PurgeSession, Receipt, deletion_counts,
-    purge_unit_key,
-};
+use engram_core::queue::{DeletionCounts, PurgeSession, Receipt, deletion_counts};
 use engram_core::time::{Micros, now_micros};
 use sqlx::{PgConnection, Row};
 
@@ -38,17 +36,7 @@ pub async fn delete_session(c: &mut PgConnection, workspace: &str, name: &str) -
         workspace_id: live.ws_id,
         session_id: live.id,
     };
-    let payload = serde_json::to_value(purge).map_err(Error::internal)?;
-    queue::enqueue(
-        c,
-        Some(live.ws_id),
-        PURGE_SESSION,
-        &purge_unit_key(purge),
-        PRIORITY_DELETION,
-        &payload,
-    )
-    .await?;
-    queue::notify(c).await
+    queue::enqueue(c, &Task::PurgeSession(purge)).await
 }
 
 /// One purge call: renews the job's lease, refuses a live session, then runs
@@ -104,34 +92,6 @@ pub(crate) fn receipt_row(r: &sqlx::postgres::PgRow) -> R<Receipt> {
         requested_at: r.try_get(4)?,
         finished_at: r.try_get(5)?,
     })
-}
-
-/// One count per `engram_core::queue::VERIFY_CHECKS` entry, in order.
-const VERIFY_SQL: [&str; 8] = [
-    "SELECT COUNT(*) FROM messages m WHERE NOT EXISTS \
-     (SELECT 1 FROM sessions s WHERE s.workspace_id = m.workspace_id AND s.id = m.session_id)",
-    "SELECT COUNT(*) FROM session_peers sp WHERE NOT EXISTS \
-     (SELECT 1 FROM sessions s WHERE s.workspace_id = sp.workspace_id AND s.id = sp.session_id)",
-    "SELECT COUNT(*) FROM sessions s WHERE s.deleted_at IS NOT NULL AND NOT EXISTS \
-     (SELECT 1 FROM jobs j WHERE j.unit_key = 'purge:' || s.workspace_id || ':' || s.id \
-      AND j.state IN ('pending', 'running'))",
-    "SELECT COUNT(*) FROM jobs WHERE kind IN ('purge_session', 'purge_workspace') AND state = 'failed'",
-    "SELECT COUNT(*) FROM workspaces w WHERE w.deleted_at IS NOT NULL AND NOT EXISTS \
-     (SELECT 1 FROM jobs j WHERE j.unit_key = 'purge-workspace:' || w.id AND j.state IN ('pending', 'running'))",
-    "SELECT (SELECT COUNT(*) FROM peers p WHERE NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.id = p.workspace_id)) \
-     + (SELECT COUNT(*) FROM sessions s WHERE NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.id = s.workspace_id))",
-    "SELECT COUNT(*) FROM message_embeddings e WHERE NOT EXISTS \
-     (SELECT 1 FROM messages m WHERE m.workspace_id = e.workspace_id AND m.id = e.message_id)",
-    // The full-text index is a generated column of the message row: it cannot outlive it.
-    "SELECT 0::int8",
-];
-
-pub async fn verify(c: &mut PgConnection) -> R<Vec<i64>> {
-    let mut counts = Vec::with_capacity(VERIFY_SQL.len());
-    for sql in VERIFY_SQL {
-        counts.push(sqlx::query_scalar(sql).fetch_one(&mut *c).await?);
-    }
-    Ok(counts)
 }
 
 pub async fn counts(c: &mut PgConnection, workspace: &str) -> R<DeletionCounts> {

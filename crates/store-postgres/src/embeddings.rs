@@ -2,10 +2,10 @@
 //! jobs read and write, and their removal by the purges.
 
 use engram_core::Error;
+use engram_core::jobs::{EmbedBackfill, Task};
 use engram_core::queue::Job;
 use engram_core::search::{
-    BACKFILL_BATCH, EMBED_BACKFILL, EMBED_MESSAGES, EmbedMessages, EmbedSelection, EmbedSource,
-    NewEmbedding, PRIORITY_EMBEDDING, embed_unit_key,
+    BACKFILL_BATCH, EmbedMessages, EmbedSelection, EmbedSource, NewEmbedding,
 };
 use engram_core::time::{Micros, now_micros};
 use sqlx::{PgConnection, Row};
@@ -62,15 +62,7 @@ pub async fn enable(c: &mut PgConnection, model_name: &str, dimension: usize) ->
         .fetch_one(&mut *c)
         .await?;
     if any {
-        queue::enqueue(
-            c,
-            None,
-            EMBED_BACKFILL,
-            "embed-backfill",
-            PRIORITY_EMBEDDING,
-            &serde_json::json!({}),
-        )
-        .await?;
+        queue::enqueue(c, &Task::EmbedBackfill(EmbedBackfill {})).await?;
     }
     Ok(())
 }
@@ -91,15 +83,7 @@ pub async fn enqueue_for_write(
         session_id,
         message_ids,
     };
-    queue::enqueue(
-        c,
-        Some(workspace_id),
-        EMBED_MESSAGES,
-        &embed_unit_key(workspace_id, session_id),
-        PRIORITY_EMBEDDING,
-        &serde_json::to_value(job).map_err(Error::internal)?,
-    )
-    .await
+    queue::enqueue(c, &Task::EmbedMessages(job)).await
 }
 
 const SOURCE: &str = "SELECT m.id, m.workspace_id, m.session_id, m.content FROM messages m \

@@ -27,10 +27,17 @@ macro_rules! transaction {
     }};
 }
 
+/// A write transaction; when it commits having queued jobs, this process's workers
+/// are woken.
 macro_rules! writing {
-    ($store:expr, |$c:ident| $body:expr) => {
-        transaction!($store.pool.begin(), |$c| $body)
-    };
+    ($store:expr, |$c:ident| $body:expr) => {{
+        let (outcome, queued) =
+            crate::queue::tracking(async { transaction!($store.pool.begin(), |$c| $body) }).await;
+        if queued && outcome.is_ok() {
+            $store.jobs_ready.notify_one();
+        }
+        outcome
+    }};
 }
 
 macro_rules! reading {

@@ -2,6 +2,7 @@
 //! `engram_core::purge`'s. `run` walks the plan inside the caller's transaction.
 
 use engram_core::Error;
+use engram_core::jobs;
 use engram_core::purge::{PurgeStep, Ran, Scope, Tally};
 use engram_core::search::embed_unit_key;
 use engram_core::time::now_micros;
@@ -48,7 +49,11 @@ async fn run_step(
                 .await?
                 .rows_affected(),
             Scope::Workspace { workspace_id } => sqlx::query(
-                "DELETE FROM jobs WHERE workspace_id = $1 AND (state IN ('done', 'failed') OR (kind = 'embed_messages' AND state = 'pending'))",
+                sqlx::AssertSqlSafe(format!(
+                    "DELETE FROM jobs WHERE workspace_id = $1 AND (state IN ('done', 'failed') \
+                     OR (kind IN ({}) AND state = 'pending'))",
+                    jobs::derivation_sql_names()
+                )),
             )
             .bind(workspace_id)
             .execute(&mut *c)

@@ -17,9 +17,11 @@
 //!    tried, a few times at most; the caller polls again later.
 
 use engram_core::Error;
-use engram_core::queue::{Job, JobInfo, MAX_ATTEMPTS, QueueDepth};
+use std::cell::Cell;
+
+use engram_core::jobs::Task;
+use engram_core::queue::{Job, JobInfo, QueueDepth};
 use engram_core::time::{Micros, now_micros};
-use serde_json::Value;
 use sqlx::{PgConnection, Row};
 
 use crate::R;
@@ -27,34 +29,48 @@ use crate::R;
 /// Candidates refused by the re-check before a claim gives up for this round.
 const CLAIM_TRIES: usize = 8;
 
-/// Adds a job inside the caller's transaction.
-pub async fn enqueue(
-    c: &mut PgConnection,
-    workspace_id: Option<i64>,
-    kind: &str,
-    unit_key: &str,
-    priority: i64,
-    payload: &Value,
-) -> R<()> {
-    let now = now_micros();
+tokio::task_local! {
+    /// Set by `enqueue` inside a write transaction (see `writing!`), read once it commits.
+    static QUEUED: Cell<bool>;
+}
+
+/// Runs `write` and says whether it queued a job.
+pub(crate) async fn tracking<T>(write: impl Future<Output = T>) -> (T, bool) {
+    QUEUED
+        .scope(Cell::new(false), async {
+            let out = write.await;
+            (out, QUEUED.with(Cell::get))
+        })
+        .await
+}
+
+/// Adds a job inside the caller's transaction, as the registry says (`jobs::Task`).
+/// This process's workers are woken when the transaction commits (`writing!`); an
+/// urgent kind also wakes every other process's, by `NOTIFY` at commit.
+pub async fn enqueue(c: &mut PgConnection, task: &Task) -> R<()> {
+    let job = task.to_job()?;
     sqlx::query(
         "INSERT INTO jobs (workspace_id, kind, unit_key, priority, payload, max_attempts, run_at, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
     )
-    .bind(workspace_id)
-    .bind(kind)
-    .bind(unit_key)
-    .bind(priority)
-    .bind(payload)
-    .bind(MAX_ATTEMPTS)
-    .bind(now)
-    .execute(c)
+    .bind(job.workspace_id)
+    .bind(job.kind.name())
+    .bind(&job.unit_key)
+    .bind(job.kind.priority())
+    .bind(&job.payload)
+    .bind(job.kind.max_attempts())
+    .bind(now_micros())
+    .execute(&mut *c)
     .await?;
+    if job.kind.is_urgent() {
+        notify(c).await?;
+    }
+    let _ = QUEUED.try_with(|q| q.set(true));
     Ok(())
 }
 
 /// Wakes workers listening on `engram_jobs`; delivered when the transaction commits.
-pub async fn notify(c: &mut PgConnection) -> R<()> {
+async fn notify(c: &mut PgConnection) -> R<()> {
     sqlx::query("NOTIFY engram_jobs").execute(c).await?;
     Ok(())
 }
@@ -258,8 +274,10 @@ pub async fn retry(c: &mut PgConnection, id: i64) -> R<bool> {
     )
     .bind(id)
     .bind(now_micros())
-    .execute(c)
+    .execute(&mut *c)
     .await?;
+    // The operator's retry runs as soon as a worker of any process is free.
+    notify(c).await?;
     Ok(done.rows_affected() == 1)
 }
 

@@ -23,14 +23,14 @@ pub async fn work_status(
            AND s.id = CASE WHEN jsonb_typeof(j.payload -> 'session_id') = 'number' \
                            THEN (j.payload ->> 'session_id')::numeric::bigint END \
          WHERE j.workspace_id = (SELECT id FROM workspaces WHERE name = $1 AND deleted_at IS NULL) \
-           AND j.kind NOT IN ({}) \
+           AND j.kind IN ({}) \
            AND (j.state IN ('pending', 'running') OR j.finished_at >= $2) \
            AND (jsonb_typeof(j.payload -> 'session_id') IS DISTINCT FROM 'number' OR s.id IS NOT NULL) \
            AND ($3::text IS NULL OR s.name = $3) \
            AND (($4::text IS NULL AND $5::text IS NULL) \
                 OR j.payload ->> 'observer' = $4 OR j.payload ->> 'observed' = $5) \
          GROUP BY 1, 2, 3",
-        engram_core::queue_status::not_work_sql()
+        engram_core::queue_status::work_kinds_sql()
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(workspace)

@@ -18,7 +18,9 @@ use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 
-use crate::{clone, deletion, messages, peers, queue, sessions, workspace_deletion, workspaces};
+use crate::{
+    clone, deletion, messages, peers, queue, sessions, verify, workspace_deletion, workspaces,
+};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -36,6 +38,8 @@ pub struct PgStore {
     pub(crate) pool: PgPool,
     /// Connected on first use; dropped on error so the next wait reconnects.
     listener: tokio::sync::Mutex<Option<sqlx::postgres::PgListener>>,
+    /// Notified when a write of this process queued jobs (`writing!`).
+    pub(crate) jobs_ready: tokio::sync::Notify,
 }
 
 pub(crate) fn backoff(attempt: u32) -> Duration {
@@ -65,6 +69,7 @@ impl PgStore {
         Ok(PgStore {
             pool,
             listener: tokio::sync::Mutex::new(None),
+            jobs_ready: tokio::sync::Notify::new(),
         })
     }
 
@@ -75,6 +80,9 @@ impl PgStore {
 
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
+        // The listener holds a pool connection for as long as it lives; the pool's close
+        // waits for every connection to come back.
+        self.listener.lock().await.take();
         self.pool.close().await;
     }
 }
@@ -375,10 +383,14 @@ impl Store for PgStore {
         }
         let Some(listener) = guard.as_mut() else {
             drop(guard);
-            tokio::time::sleep(max).await;
+            let _ = tokio::time::timeout(max, self.jobs_ready.notified()).await;
             return;
         };
-        match tokio::time::timeout(max, listener.recv()).await {
+        let heard = tokio::select! {
+            heard = tokio::time::timeout(max, listener.recv()) => heard,
+            () = self.jobs_ready.notified() => return,
+        };
+        match heard {
             Ok(Ok(_)) | Err(_) => {}
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "lost the job notification channel; polling meanwhile");
@@ -400,6 +412,6 @@ impl Store for PgStore {
     }
 
     async fn verify(&self) -> Result<Vec<i64>> {
-        reading!(self, |c| deletion::verify(c).await)
+        reading!(self, |c| verify::verify(c).await)
     }
 }

@@ -4,11 +4,11 @@
 use async_trait::async_trait;
 use engram_core::auth::MembershipStore;
 use engram_core::ids::new_public_id;
+use engram_core::jobs::Task;
 use engram_core::model::{Page, PageRequest};
 use engram_core::time::now_micros;
 use engram_core::webhooks::{
-    DELIVERY, DELIVERY_ATTEMPTS, Delivery, Event, MAX_ENDPOINTS, PRIORITY_DELIVERY,
-    WebhookEndpoint, WebhookStore, limit_reached, webhook_not_found,
+    Delivery, Event, MAX_ENDPOINTS, WebhookEndpoint, WebhookStore, limit_reached, webhook_not_found,
 };
 use engram_core::{Error, Result};
 use sqlx::{PgConnection, Row};
@@ -133,26 +133,9 @@ pub async fn queue_event(c: &mut PgConnection, ws: i64, event: &Event) -> R<usiz
     .bind(ws)
     .fetch_all(&mut *c)
     .await?;
-    let now = now_micros();
     for (id, url) in &targets {
         let delivery = Delivery::new(id, url, event);
-        let payload = serde_json::to_value(&delivery).map_err(Error::internal)?;
-        // No workspace id: a delivery must survive the purge of its workspace.
-        sqlx::query(
-            "INSERT INTO jobs (workspace_id, kind, unit_key, priority, payload, max_attempts, run_at, created_at) \
-             VALUES (NULL, $1, $2, $3, $4, $5, $6, $6)",
-        )
-        .bind(DELIVERY)
-        .bind(delivery.unit_key(&new_public_id()))
-        .bind(PRIORITY_DELIVERY)
-        .bind(payload)
-        .bind(DELIVERY_ATTEMPTS)
-        .bind(now)
-        .execute(&mut *c)
-        .await?;
-    }
-    if !targets.is_empty() {
-        queue::notify(c).await?;
+        queue::enqueue(c, &Task::WebhookDelivery(delivery)).await?;
     }
     Ok(targets.len())
 }

@@ -2,11 +2,9 @@
 //! row the workspace owns, in bounded batches.
 
 use engram_core::Error;
+use engram_core::jobs::Task;
 use engram_core::purge::Scope;
-use engram_core::queue::{
-    PRIORITY_DELETION, PURGE_WORKSPACE, PurgeWorkspace, active_sessions_remain,
-    purge_workspace_unit_key,
-};
+use engram_core::queue::{PurgeWorkspace, active_sessions_remain};
 use engram_core::time::{Micros, now_micros};
 use sqlx::PgConnection;
 
@@ -38,17 +36,7 @@ pub async fn delete_workspace(c: &mut PgConnection, workspace: &str) -> R<()> {
         .execute(&mut *c)
         .await?;
     let purge = PurgeWorkspace { workspace_id: id };
-    let payload = serde_json::to_value(purge).map_err(Error::internal)?;
-    queue::enqueue(
-        c,
-        Some(id),
-        PURGE_WORKSPACE,
-        &purge_workspace_unit_key(purge),
-        PRIORITY_DELETION,
-        &payload,
-    )
-    .await?;
-    queue::notify(c).await
+    queue::enqueue(c, &Task::PurgeWorkspace(purge)).await
 }
 
 /// One purge call: renews the lease; a missing workspace row means done, a live one is

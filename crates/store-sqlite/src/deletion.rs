@@ -1,11 +1,9 @@
 //! Session deletion: the tombstone written by the request, and the purge steps run by
 //! the queue worker. Steps are idempotent, so a retried or resumed purge is safe.
 
+use engram_core::jobs::Task;
 use engram_core::purge::Scope;
-use engram_core::queue::{
-    DeletionCounts, PRIORITY_DELETION, PURGE_SESSION, PurgeSession, Receipt, deletion_counts,
-    purge_unit_key,
-};
+use engram_core::queue::{DeletionCounts, PurgeSession, Receipt, deletion_counts};
 use engram_core::time::{Micros, now_micros};
 use engram_core::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -30,15 +28,7 @@ pub fn delete_session(conn: &Connection, workspace: &str, name: &str) -> Result<
         workspace_id: live.ws_id,
         session_id: live.id,
     };
-    let payload = serde_json::to_value(purge).map_err(Error::internal)?;
-    queue::enqueue(
-        conn,
-        Some(live.ws_id),
-        PURGE_SESSION,
-        &purge_unit_key(purge),
-        PRIORITY_DELETION,
-        &payload,
-    )
+    queue::enqueue(conn, &Task::PurgeSession(purge))
 }
 
 /// One purge call: renews the lease, refuses a live session, then runs
@@ -96,31 +86,6 @@ pub fn receipts(conn: &Connection, workspace: &str) -> Result<Vec<Receipt>> {
         .map_err(db_err)?
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(db_err)
-}
-
-/// One count per `engram_core::queue::VERIFY_CHECKS` entry, in order.
-pub const VERIFY_SQL: [&str; 8] = [
-    "SELECT COUNT(*) FROM messages m WHERE NOT EXISTS \
-     (SELECT 1 FROM sessions s WHERE s.workspace_id = m.workspace_id AND s.id = m.session_id)",
-    "SELECT COUNT(*) FROM session_peers sp WHERE NOT EXISTS \
-     (SELECT 1 FROM sessions s WHERE s.workspace_id = sp.workspace_id AND s.id = sp.session_id)",
-    "SELECT COUNT(*) FROM sessions s WHERE s.deleted_at IS NOT NULL AND NOT EXISTS \
-     (SELECT 1 FROM jobs j WHERE j.unit_key = 'purge:' || s.workspace_id || ':' || s.id \
-      AND j.state IN ('pending', 'running'))",
-    "SELECT COUNT(*) FROM jobs WHERE kind IN ('purge_session', 'purge_workspace') AND state = 'failed'",
-    "SELECT COUNT(*) FROM workspaces w WHERE w.deleted_at IS NOT NULL AND NOT EXISTS \
-     (SELECT 1 FROM jobs j WHERE j.unit_key = 'purge-workspace:' || w.id AND j.state IN ('pending', 'running'))",
-    "SELECT (SELECT COUNT(*) FROM peers p WHERE NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.id = p.workspace_id)) \
-     + (SELECT COUNT(*) FROM sessions s WHERE NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.id = s.workspace_id))",
-    "SELECT COUNT(*) FROM message_embeddings e WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = e.message_id)",
-    "SELECT COUNT(*) FROM messages_fts_docsize d WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = d.id)",
-];
-
-pub fn verify(conn: &Connection) -> Result<Vec<i64>> {
-    VERIFY_SQL
-        .iter()
-        .map(|sql| conn.query_row(sql, [], |r| r.get(0)).map_err(db_err))
-        .collect()
 }
 
 pub fn counts(conn: &Connection, workspace: &str) -> Result<DeletionCounts> {

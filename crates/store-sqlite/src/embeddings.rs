@@ -3,10 +3,10 @@
 
 use std::sync::Once;
 
+use engram_core::jobs::{EmbedBackfill, Task};
 use engram_core::queue::Job;
 use engram_core::search::{
-    BACKFILL_BATCH, EMBED_BACKFILL, EMBED_MESSAGES, EmbedMessages, EmbedSelection, EmbedSource,
-    NewEmbedding, PRIORITY_EMBEDDING, embed_unit_key,
+    BACKFILL_BATCH, EmbedMessages, EmbedSelection, EmbedSource, NewEmbedding,
 };
 use engram_core::time::{Micros, now_micros};
 use engram_core::{Error, Result};
@@ -74,14 +74,7 @@ pub fn enable(conn: &Connection, model_name: &str, dimension: usize) -> Result<(
         .query_row("SELECT EXISTS (SELECT 1 FROM messages)", [], |r| r.get(0))
         .map_err(db_err)?;
     if any {
-        queue::enqueue(
-            conn,
-            None,
-            EMBED_BACKFILL,
-            "embed-backfill",
-            PRIORITY_EMBEDDING,
-            &serde_json::json!({}),
-        )?;
+        queue::enqueue(conn, &Task::EmbedBackfill(EmbedBackfill {}))?;
     }
     Ok(())
 }
@@ -102,14 +95,7 @@ pub fn enqueue_for_write(
         session_id,
         message_ids,
     };
-    queue::enqueue(
-        conn,
-        Some(workspace_id),
-        EMBED_MESSAGES,
-        &embed_unit_key(workspace_id, session_id),
-        PRIORITY_EMBEDDING,
-        &serde_json::to_value(job).map_err(Error::internal)?,
-    )
+    queue::enqueue(conn, &Task::EmbedMessages(job))
 }
 
 const SOURCE: &str = "SELECT m.id, m.workspace_id, m.session_id, m.content FROM messages m \

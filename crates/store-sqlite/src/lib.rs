@@ -22,6 +22,7 @@ mod rows;
 mod search;
 mod sessions;
 mod store;
+mod verify;
 mod webhooks;
 mod workspace_deletion;
 mod workspaces;

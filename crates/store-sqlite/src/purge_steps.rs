@@ -1,6 +1,7 @@
 //! SQLite's SQL for each step of a purge; the steps, their order and their keys are
 //! `engram_core::purge`'s. `run` walks the plan inside the caller's transaction.
 
+use engram_core::jobs;
 use engram_core::purge::{PurgeStep, Ran, Scope, Tally};
 use engram_core::queue::{
     PurgeSession, PurgeWorkspace, Receipt, purge_unit_key, purge_workspace_unit_key,
@@ -53,7 +54,11 @@ fn run_step(
             )?,
             Scope::Workspace { workspace_id } => execute(
                 conn,
-                "DELETE FROM jobs WHERE workspace_id = ?1 AND (state IN ('done', 'failed') OR (kind = 'embed_messages' AND state = 'pending'))",
+                &format!(
+                    "DELETE FROM jobs WHERE workspace_id = ?1 AND (state IN ('done', 'failed') \
+                     OR (kind IN ({}) AND state = 'pending'))",
+                    jobs::derivation_sql_names()
+                ),
                 [workspace_id],
             )?,
         },

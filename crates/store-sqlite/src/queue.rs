@@ -1,5 +1,8 @@
 //! The job queue on SQLite. The single writer makes claims race-free without locks.
 
+use std::cell::Cell;
+
+use engram_core::jobs::Task;
 use engram_core::queue::{Job, JobInfo, QueueDepth};
 use engram_core::time::{Micros, now_micros};
 use engram_core::{Error, Result};
@@ -8,31 +11,36 @@ use serde_json::Value;
 
 use crate::db_err;
 
-/// Adds a job inside the caller's transaction.
-pub fn enqueue(
-    conn: &Connection,
-    workspace_id: Option<i64>,
-    kind: &str,
-    unit_key: &str,
-    priority: i64,
-    payload: &Value,
-) -> Result<()> {
-    let now = now_micros();
+thread_local! {
+    /// Set by `enqueue` on the writer thread, taken after the batch commits: the queued
+    /// work becomes claimable then, and the writer wakes this process's workers.
+    static QUEUED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the batch the writer just ran queued a job; clears the mark.
+pub(crate) fn take_queued() -> bool {
+    QUEUED.replace(false)
+}
+
+/// Adds a job inside the caller's transaction, as the registry says (`jobs::Task`).
+pub fn enqueue(conn: &Connection, task: &Task) -> Result<()> {
+    let job = task.to_job()?;
     conn.prepare_cached(
         "INSERT INTO jobs (workspace_id, kind, unit_key, priority, payload, max_attempts, run_at, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
     )
     .map_err(db_err)?
     .execute(params![
-        workspace_id,
-        kind,
-        unit_key,
-        priority,
-        payload.to_string(),
-        engram_core::queue::MAX_ATTEMPTS,
-        now
+        job.workspace_id,
+        job.kind.name(),
+        job.unit_key,
+        job.kind.priority(),
+        job.payload.to_string(),
+        job.kind.max_attempts(),
+        now_micros()
     ])
     .map_err(db_err)?;
+    QUEUED.set(true);
     Ok(())
 }
 

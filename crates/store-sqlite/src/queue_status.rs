@@ -24,7 +24,7 @@ pub fn work_status(
            AND json_type(j.payload, '$.session_id') = 'integer' \
            AND s.id = json_extract(j.payload, '$.session_id') AND s.deleted_at IS NULL \
          WHERE j.workspace_id = (SELECT id FROM workspaces WHERE name = ?1 AND deleted_at IS NULL) \
-           AND j.kind NOT IN ({}) \
+           AND j.kind IN ({}) \
            AND (j.state IN ('pending', 'running') OR j.finished_at >= ?2) \
            AND (json_type(j.payload, '$.session_id') IS NOT 'integer' OR s.id IS NOT NULL) \
            AND (?3 IS NULL OR s.name = ?3) \
@@ -32,7 +32,7 @@ pub fn work_status(
                 OR json_extract(j.payload, '$.observer') = ?4 \
                 OR json_extract(j.payload, '$.observed') = ?5) \
          GROUP BY 1, 2, 3",
-        engram_core::queue_status::not_work_sql()
+        engram_core::queue_status::work_kinds_sql()
     );
     let mut stmt = conn.prepare_cached(&sql).map_err(db_err)?;
     let rows = stmt

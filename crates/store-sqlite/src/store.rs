@@ -20,8 +20,8 @@ use rusqlite::{Connection, OpenFlags};
 use crate::pool::ReadPool;
 use crate::writer::Writer;
 use crate::{
-    db_err, deletion, embeddings, messages, migrate, peers, queue, sessions, workspace_deletion,
-    workspaces,
+    db_err, deletion, embeddings, messages, migrate, peers, queue, sessions, verify,
+    workspace_deletion, workspaces,
 };
 
 const READERS: usize = 4;
@@ -37,6 +37,9 @@ const BOUNDED_CONTEXT_TOKENS: i64 = 4096;
 pub struct SqliteStore {
     pub(crate) writer: Writer,
     pub(crate) readers: Arc<ReadPool>,
+    /// Notified by the writer when a commit queued jobs. One process owns the file, so
+    /// this is every wake-up a worker needs; the wait's timeout covers retry backoffs.
+    jobs_ready: Arc<tokio::sync::Notify>,
 }
 
 fn open(path: &Path, flags: OpenFlags) -> Result<Connection> {
@@ -85,9 +88,11 @@ impl SqliteStore {
                 Ok(c)
             })
             .collect::<Result<Vec<_>>>()?;
+        let jobs_ready = Arc::new(tokio::sync::Notify::new());
         Ok(SqliteStore {
-            writer: Writer::spawn(writer_conn),
+            writer: Writer::spawn(writer_conn, jobs_ready.clone()),
             readers: ReadPool::new(readers),
+            jobs_ready,
         })
     }
 }
@@ -407,7 +412,7 @@ impl Store for SqliteStore {
     }
 
     async fn verify(&self) -> Result<Vec<i64>> {
-        self.readers.read(deletion::verify).await
+        self.readers.read(verify::verify).await
     }
 
     async fn deletion_counts(&self, workspace: &str) -> Result<DeletionCounts> {
@@ -454,7 +459,7 @@ impl Store for SqliteStore {
     }
 
     async fn wait_for_jobs(&self, max: std::time::Duration) {
-        tokio::time::sleep(max).await;
+        let _ = tokio::time::timeout(max, self.jobs_ready.notified()).await;
     }
 
     async fn list_jobs(&self, state: Option<&str>, limit: i64) -> Result<Vec<JobInfo>> {

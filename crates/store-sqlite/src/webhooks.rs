@@ -4,17 +4,17 @@
 use async_trait::async_trait;
 use engram_core::auth::MembershipStore;
 use engram_core::ids::new_public_id;
+use engram_core::jobs::Task;
 use engram_core::model::{Page, PageRequest};
 use engram_core::time::now_micros;
 use engram_core::webhooks::{
-    DELIVERY, DELIVERY_ATTEMPTS, Delivery, Event, MAX_ENDPOINTS, PRIORITY_DELIVERY,
-    WebhookEndpoint, WebhookStore, limit_reached, webhook_not_found,
+    Delivery, Event, MAX_ENDPOINTS, WebhookEndpoint, WebhookStore, limit_reached, webhook_not_found,
 };
 use engram_core::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::store::SqliteStore;
-use crate::{db_err, workspaces};
+use crate::{db_err, queue, workspaces};
 
 fn endpoint(workspace: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<WebhookEndpoint> {
     Ok(WebhookEndpoint {
@@ -128,25 +128,9 @@ pub fn queue_event(conn: &Connection, ws: i64, event: &Event) -> Result<usize> {
         .map_err(db_err)?
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(db_err)?;
-    let now = now_micros();
     for (id, url) in &targets {
         let delivery = Delivery::new(id, url, event);
-        let payload = serde_json::to_string(&delivery).map_err(Error::internal)?;
-        // No workspace id: a delivery must survive the purge of its workspace.
-        conn.prepare_cached(
-            "INSERT INTO jobs (workspace_id, kind, unit_key, priority, payload, max_attempts, run_at, created_at) \
-             VALUES (NULL, ?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-        )
-        .map_err(db_err)?
-        .execute(params![
-            DELIVERY,
-            delivery.unit_key(&new_public_id()),
-            PRIORITY_DELIVERY,
-            payload,
-            DELIVERY_ATTEMPTS,
-            now
-        ])
-        .map_err(db_err)?;
+        queue::enqueue(conn, &Task::WebhookDelivery(delivery))?;
     }
     Ok(targets.len())
 }

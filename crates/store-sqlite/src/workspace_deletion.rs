@@ -1,11 +1,9 @@
 //! Workspace deletion: a tombstone when no live session remains, then a purge of every
 //! row the workspace owns, in bounded batches.
 
+use engram_core::jobs::Task;
 use engram_core::purge::Scope;
-use engram_core::queue::{
-    PRIORITY_DELETION, PURGE_WORKSPACE, PurgeWorkspace, active_sessions_remain,
-    purge_workspace_unit_key,
-};
+use engram_core::queue::{PurgeWorkspace, active_sessions_remain};
 use engram_core::time::{Micros, now_micros};
 use engram_core::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -30,15 +28,7 @@ pub fn delete_workspace(conn: &Connection, workspace: &str) -> Result<()> {
         .execute(params![id, now_micros()])
         .map_err(db_err)?;
     let purge = PurgeWorkspace { workspace_id: id };
-    let payload = serde_json::to_value(purge).map_err(Error::internal)?;
-    queue::enqueue(
-        conn,
-        Some(id),
-        PURGE_WORKSPACE,
-        &purge_workspace_unit_key(purge),
-        PRIORITY_DELETION,
-        &payload,
-    )
+    queue::enqueue(conn, &Task::PurgeWorkspace(purge))
 }
 
 /// One purge call: renews the lease; a missing workspace row means done, a live one is

@@ -1,13 +1,14 @@
 //! The single writer. Requests queue up while a commit is in flight; the next
 //! batch runs them each in its own savepoint inside one transaction and commits
-//! once, so a failing request rolls back alone and the rest share one fsync.
+//! once, so a failing request rolls back alone and the rest share one fsync. A batch
+//! that queued jobs wakes this process's workers once it is committed.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
 use engram_core::{Error, Result};
 use rusqlite::Connection;
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 
 use crate::db_err;
 
@@ -77,11 +78,12 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn spawn(conn: Connection) -> Writer {
+    /// `jobs_ready` is notified after each commit that queued a job.
+    pub fn spawn(conn: Connection, jobs_ready: Arc<Notify>) -> Writer {
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("engram-sqlite-writer".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, &jobs_ready))
             .expect("spawn writer thread");
         Writer { tx }
     }
@@ -115,7 +117,7 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
+fn run(conn: Connection, rx: mpsc::Receiver<Job>, jobs_ready: &Notify) {
     let mut next = rx.recv().ok();
     while let Some(job) = next.take() {
         match job {
@@ -145,7 +147,10 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
                         Err(_) => break,
                     }
                 }
-                commit_batch(&conn, batch);
+                let committed = commit_batch(&conn, batch);
+                if crate::queue::take_queued() && committed {
+                    jobs_ready.notify_one();
+                }
             }
         }
         if next.is_none() {
@@ -159,7 +164,8 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>) {
 /// (BEGIN, a savepoint, a statement that made SQLite roll everything back, as a full
 /// disk or an I/O error may, or COMMIT) fails every request of the batch, none
 /// acknowledged, and leaves the connection outside any transaction for the next batch.
-fn commit_batch(conn: &Connection, mut batch: Vec<Box<dyn Request>>) {
+/// Returns whether the batch committed.
+fn commit_batch(conn: &Connection, mut batch: Vec<Box<dyn Request>>) -> bool {
     let failed = run_batch(conn, &mut batch).err();
     if let Some(e) = &failed {
         tracing::error!(error = %e, requests = batch.len(), "sqlite batch not committed");
@@ -170,6 +176,7 @@ fn commit_batch(conn: &Connection, mut batch: Vec<Box<dyn Request>>) {
     for request in batch {
         request.finish(failed.as_ref());
     }
+    failed.is_none()
 }
 
 fn run_batch(conn: &Connection, batch: &mut [Box<dyn Request>]) -> Result<()> {
@@ -213,7 +220,7 @@ mod tests {
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (v TEXT)")
             .unwrap();
-        let writer = Writer::spawn(conn);
+        let writer = Writer::spawn(conn, Arc::new(Notify::new()));
         // Holds the writer busy so the next three requests queue up as one batch.
         let (release, held) = std::sync::mpsc::channel::<()>();
         let gate = tokio::spawn({

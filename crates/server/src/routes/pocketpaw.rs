@@ -3,8 +3,9 @@
 //! follow PocketPaw's; a session's id is its safe key, and raw keys name the same one.
 
 use axum::extract::{Path, State};
+use axum::http::Method;
 use axum::response::Response;
-use axum::routing::{delete, get, post};
+use axum::routing::{MethodFilter, MethodRouter, on};
 use axum::{Json, Router};
 use engram_core::model::{ListQuery, PageRequest};
 use engram_core::pocketpaw::{SearchHit, SessionRow, safe_key};
@@ -25,25 +26,50 @@ const SEARCH: (i64, i64) = (20, 200);
 const HISTORY: (i64, i64) = (50, 500);
 const TITLE_MAX: usize = 200;
 
+/// One PocketPaw route: its method, its path template and its handler for that method.
+pub type Route = (
+    &'static str,
+    &'static str,
+    fn(MethodFilter) -> MethodRouter<AppState>,
+);
+
+/// Every PocketPaw route. The router is built from this table alone, so it is also the
+/// list the access-table test checks against `scopes::ROUTES` (these routes are served
+/// beside the API description, which the route matrix walks).
+pub const ROUTES: &[Route] = &[
+    ("GET", "/api/v1/sessions", |m| on(m, list_v1)),
+    ("GET", "/api/sessions", |m| on(m, list_legacy)),
+    ("GET", "/api/memory/sessions", |m| on(m, list_memory)),
+    ("GET", "/api/v1/sessions/search", |m| on(m, search_v1)),
+    ("GET", "/api/sessions/search", |m| on(m, search_legacy)),
+    ("GET", "/api/v1/sessions/{id}/history", |m| {
+        on(m, history_v1)
+    }),
+    ("GET", "/api/memory/session", |m| on(m, history_legacy)),
+    // PocketPaw's docs describe rename as PUT while its code serves POST; both work here.
+    ("POST", "/api/v1/sessions/{id}/title", |m| on(m, title_v1)),
+    ("PUT", "/api/v1/sessions/{id}/title", |m| on(m, title_v1)),
+    ("POST", "/api/sessions/{id}/title", |m| on(m, title_legacy)),
+    ("PUT", "/api/sessions/{id}/title", |m| on(m, title_legacy)),
+    ("DELETE", "/api/v1/sessions/{id}", |m| on(m, remove)),
+    ("DELETE", "/api/sessions/{id}", |m| on(m, remove)),
+    ("GET", "/api/v1/sessions/{id}/export", |m| on(m, export_v1)),
+    ("GET", "/api/memory/session/export", |m| {
+        on(m, export_legacy)
+    }),
+];
+
 pub fn router(state: &AppState) -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/sessions", get(list_v1))
-        .route("/api/sessions", get(list_legacy))
-        .route("/api/memory/sessions", get(list_memory))
-        .route("/api/v1/sessions/search", get(search_v1))
-        .route("/api/sessions/search", get(search_legacy))
-        .route("/api/v1/sessions/{id}/history", get(history_v1))
-        .route("/api/memory/session", get(history_legacy))
-        // PocketPaw's docs describe rename as PUT while its code serves POST; both work here.
-        .route("/api/v1/sessions/{id}/title", post(title_v1).put(title_v1))
-        .route(
-            "/api/sessions/{id}/title",
-            post(title_legacy).put(title_legacy),
-        )
-        .route("/api/v1/sessions/{id}", delete(remove))
-        .route("/api/sessions/{id}", delete(remove))
-        .route("/api/v1/sessions/{id}/export", get(export_v1))
-        .route("/api/memory/session/export", get(export_legacy))
+    ROUTES
+        .iter()
+        .fold(Router::new(), |router, (method, path, handler)| {
+            let filter = Method::from_bytes(method.as_bytes())
+                .ok()
+                .and_then(|m| MethodFilter::try_from(m).ok())
+                .unwrap_or_else(|| panic!("pocketpaw::ROUTES: bad method {method}"));
+            // Routes of one path merge their methods.
+            router.route(path, handler(filter))
+        })
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             pocketpaw_auth::authorize,
@@ -261,10 +287,7 @@ async fn remove(State(app): State<AppState>, Path(id): Path<String>) -> ApiResul
         .delete_session(&app.pocketpaw.workspace, &safe_key(&id))
         .await
     {
-        Ok(()) => {
-            app.wake.notify_one();
-            Ok(Json(json!({"status": "ok"})))
-        }
+        Ok(()) => Ok(Json(json!({"status": "ok"}))),
         Err(Error::NotFound(_)) => Err(not_found()),
         Err(e) => Err(e.into()),
     }

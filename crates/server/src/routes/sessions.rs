@@ -109,7 +109,6 @@ async fn delete(
     Path((workspace_id, session_id)): SessionPath,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
     app.store.delete_session(&workspace_id, &session_id).await?;
-    app.wake.notify_one();
     let message = "Session deleted successfully";
     Ok((StatusCode::ACCEPTED, Json(Accepted { message })))
 }

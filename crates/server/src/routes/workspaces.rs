@@ -87,7 +87,6 @@ async fn delete(
     Path(workspace_id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
     app.store.delete_workspace(&workspace_id).await?;
-    app.wake.notify_one();
     let message = "Workspace deletion accepted";
     Ok((StatusCode::ACCEPTED, Json(Accepted { message })))
 }

@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
+use engram_core::jobs::JobKind;
 use engram_core::queue::Job;
 use engram_core::search::{
-    EMBED_MESSAGES, EmbedMessages, EmbedSelection, NewEmbedding, SearchRequest, SearchScope,
+    EmbedMessages, EmbedSelection, NewEmbedding, SearchRequest, SearchScope,
 };
 use engram_core::time::now_micros;
 use engram_core::{Error, Store};
@@ -24,7 +25,7 @@ fn axis(i: usize) -> Vec<f32> {
 
 async fn claim_embedding(store: &Arc<dyn Store>) -> (Job, EmbedMessages) {
     let job = store.claim_job(lease()).await.unwrap().expect("a job");
-    assert_eq!(job.kind, EMBED_MESSAGES);
+    assert_eq!(job.kind, JobKind::EmbedMessages.name());
     let task = serde_json::from_value(job.payload.clone()).expect("payload");
     (job, task)
 }

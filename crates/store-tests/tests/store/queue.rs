@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engram_core::filter::Resource;
-use engram_core::queue::{Job, PURGE_SESSION, PurgeSession, QueueDepth};
+use engram_core::jobs::JobKind;
+use engram_core::queue::{Job, PurgeSession, QueueDepth};
 use engram_core::time::now_micros;
 use engram_core::{Error, Store};
 use serde_json::Value;
@@ -17,7 +18,7 @@ fn live_lease() -> i64 {
 }
 
 fn purge_of(job: &Job) -> PurgeSession {
-    assert_eq!(job.kind, PURGE_SESSION);
+    assert_eq!(job.kind, JobKind::PurgeSession.name());
     serde_json::from_value(job.payload.clone()).expect("purge payload")
 }
 
@@ -413,7 +414,7 @@ pub async fn check_dead_letter_rerun(store: Arc<dyn Store>) {
 
 fn depth(state: &str, jobs: i64) -> QueueDepth {
     QueueDepth {
-        kind: PURGE_SESSION.into(),
+        kind: JobKind::PurgeSession.name().into(),
         state: state.into(),
         jobs,
     }
@@ -446,4 +447,37 @@ pub async fn check_queue_depth(store: Arc<dyn Store>) {
     let last = claim(&store, live_lease()).await.expect("job");
     store.complete_job(&last).await.unwrap();
     assert_eq!(store.queue_depth().await.unwrap(), [depth("failed", 1)]);
+}
+
+/// How long `wait_for_jobs` waits here when nothing wakes it: far past any wake-up.
+const UNWOKEN: Duration = Duration::from_secs(10);
+
+/// Whether `wait_for_jobs` returned well before its timeout, i.e. was woken.
+async fn woken(store: &Arc<dyn Store>) -> bool {
+    let started = std::time::Instant::now();
+    store.wait_for_jobs(UNWOKEN).await;
+    started.elapsed() < UNWOKEN / 2
+}
+
+/// A write that queues a job wakes this process's workers when it commits, whatever
+/// the kind: no caller has to remember to, and nothing waits for the poll.
+pub async fn check_writes_that_queue_jobs_wake_the_workers(store: Arc<dyn Store>) {
+    store.enable_embeddings("tiny", 3).await.unwrap();
+    store
+        .create_messages("w", "s", vec![msg("alice", "embed me", 1)])
+        .await
+        .unwrap();
+    assert!(
+        woken(&store).await,
+        "a message write did not wake the workers"
+    );
+    store.delete_session("w", "s").await.unwrap();
+    assert!(woken(&store).await, "a deletion did not wake the workers");
+    let job = claim(&store, live_lease()).await.expect("the purge");
+    store.complete_job(&job).await.unwrap();
+    // PostgreSQL's listener may still hold the deletion's NOTIFY (a spare wake-up costs
+    // one empty claim); once it is taken, nothing queued means the wait runs out.
+    store.wait_for_jobs(Duration::from_millis(200)).await;
+    let quiet = tokio::time::timeout(Duration::from_millis(300), store.wait_for_jobs(UNWOKEN));
+    assert!(quiet.await.is_err(), "woken with nothing queued");
 }

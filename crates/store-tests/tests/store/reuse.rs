@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use engram_core::Store;
+use engram_core::jobs::Task;
 use engram_core::model::NewWorkspace;
-use engram_core::queue::{Job, PURGE_SESSION, PURGE_WORKSPACE, PurgeSession, PurgeWorkspace};
+use engram_core::queue::{Job, PurgeSession, PurgeWorkspace};
 use engram_core::time::now_micros;
 
 use crate::common::*;
@@ -16,16 +17,12 @@ async fn run_purge(store: &Arc<dyn Store>) -> Job {
     let lease = now_micros() + 3_600_000_000;
     let job = store.claim_job(lease).await.unwrap().expect("a purge job");
     loop {
-        let done = match job.kind.as_str() {
-            PURGE_SESSION => {
-                let purge = serde_json::from_value(job.payload.clone()).unwrap();
-                store.purge_session_step(&job, purge, 1000, lease).await
-            }
-            PURGE_WORKSPACE => {
-                let purge = serde_json::from_value(job.payload.clone()).unwrap();
+        let done = match job.task().unwrap() {
+            Task::PurgeSession(purge) => store.purge_session_step(&job, purge, 1000, lease).await,
+            Task::PurgeWorkspace(purge) => {
                 store.purge_workspace_step(&job, purge, 1000, lease).await
             }
-            other => panic!("expected a purge, got a {other} job"),
+            other => panic!("expected a purge, got {other:?}"),
         };
         if done.expect("purge step") {
             break;
