@@ -115,3 +115,49 @@ fn bind_scalar(v: &Scalar, d: &mut impl Dialect) -> String {
         Scalar::Time(t) => Bind::Int(*t),
     })
 }
+
+/// Where each filterable column lives, per resource: the shared schema under the alias
+/// every engine's listing query gives the table (`w`, `p`, `s`, `m`). A column the
+/// resource does not have reads as NULL, so a filter on it matches nothing.
+pub mod columns {
+    use crate::filter::Column;
+
+    pub fn workspaces(c: Column) -> &'static str {
+        match c {
+            Column::Name => "w.name",
+            Column::CreatedAt => "w.created_at",
+            Column::Metadata => "w.metadata",
+            _ => "NULL",
+        }
+    }
+
+    pub fn peers(c: Column) -> &'static str {
+        match c {
+            Column::Name => "p.name",
+            Column::CreatedAt => "p.created_at",
+            Column::Metadata => "p.metadata",
+            _ => "NULL",
+        }
+    }
+
+    pub fn sessions(c: Column) -> &'static str {
+        match c {
+            Column::Name => "s.name",
+            Column::CreatedAt => "s.created_at",
+            Column::Metadata => "s.metadata",
+            Column::IsActive => "(s.deleted_at IS NULL)",
+            _ => "NULL",
+        }
+    }
+
+    pub fn messages(c: Column) -> &'static str {
+        match c {
+            Column::SessionName => "m.session_name",
+            Column::PeerName => "m.peer_name",
+            Column::TokenCount => "m.token_count",
+            Column::CreatedAt => "m.created_at",
+            Column::Metadata => "m.metadata",
+            _ => "NULL",
+        }
+    }
+}

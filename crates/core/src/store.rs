@@ -24,26 +24,31 @@ pub enum MembershipMode {
     Replace,
 }
 
+/// Workspaces: create, update, list, delete.
 #[async_trait]
-pub trait Store:
-    SearchStore
-    + crate::auth::MembershipStore
-    + crate::webhooks::WebhookStore
-    + crate::pocketpaw::PocketPawStore
-    + Send
-    + Sync
-    + 'static
-{
+pub trait WorkspaceStore {
     /// Returns the workspace and whether it was created by this call.
     async fn get_or_create_workspace(&self, new: NewWorkspace) -> Result<(Workspace, bool)>;
+
     /// Creates the workspace if missing; metadata replaced, configuration merged.
     async fn update_workspace(&self, name: &str, changes: Changes) -> Result<Workspace>;
+
     async fn list_workspaces(&self, query: ListQuery) -> Result<Page<Workspace>>;
 
+    /// Tombstones a workspace that has no live session (Conflict otherwise) and queues
+    /// the purge of everything in it; its name is free at once.
+    async fn delete_workspace(&self, workspace: &str) -> Result<()>;
+}
+
+/// Peers and the cards peers keep about each other.
+#[async_trait]
+pub trait PeerStore {
     /// Creates workspace and peer as needed; an existing peer gets the given
     /// metadata and configuration (each replaced when provided).
     async fn get_or_create_peer(&self, workspace: &str, new: NewPeer) -> Result<(Peer, bool)>;
+
     async fn list_peers(&self, workspace: &str, query: ListQuery) -> Result<Page<Peer>>;
+
     /// Live sessions the peer has a membership row in.
     async fn list_peer_sessions(
         &self,
@@ -51,6 +56,7 @@ pub trait Store:
         peer: &str,
         query: ListQuery,
     ) -> Result<Page<Session>>;
+
     /// The card `observer` keeps about `observed`; NotFound when the observer is missing.
     async fn get_peer_card(
         &self,
@@ -58,6 +64,7 @@ pub trait Store:
         observer: &str,
         observed: &str,
     ) -> Result<Option<Vec<String>>>;
+
     /// Stores a card, creating the observer peer (and workspace) if needed.
     async fn set_peer_card(
         &self,
@@ -66,7 +73,11 @@ pub trait Store:
         observed: &str,
         card: Vec<String>,
     ) -> Result<()>;
+}
 
+/// Sessions and their memberships.
+#[async_trait]
+pub trait SessionStore {
     /// Creates workspace, session and listed peers as needed; an existing
     /// session gets its metadata replaced, configuration merged and listed
     /// peers upserted. Enforces the observer limit.
@@ -75,7 +86,9 @@ pub trait Store:
         workspace: &str,
         new: NewSession,
     ) -> Result<(Session, bool)>;
+
     async fn list_sessions(&self, workspace: &str, query: ListQuery) -> Result<Page<Session>>;
+
     /// Copies a live session (metadata, configuration, memberships, messages up to
     /// and including `cutoff`) into a new session with a fresh id.
     async fn clone_session(
@@ -84,6 +97,7 @@ pub trait Store:
         session: &str,
         cutoff: Option<&str>,
     ) -> Result<Session>;
+
     async fn set_session_peers(
         &self,
         workspace: &str,
@@ -91,24 +105,28 @@ pub trait Store:
         peers: Vec<(String, SessionPeerConfig)>,
         mode: MembershipMode,
     ) -> Result<Session>;
+
     async fn remove_session_peers(
         &self,
         workspace: &str,
         session: &str,
         peers: Vec<String>,
     ) -> Result<Session>;
+
     async fn list_session_peers(
         &self,
         workspace: &str,
         session: &str,
         page: PageRequest,
     ) -> Result<Page<Peer>>;
+
     async fn get_session_peer_config(
         &self,
         workspace: &str,
         session: &str,
         peer: &str,
     ) -> Result<SessionPeerConfig>;
+
     async fn set_session_peer_config(
         &self,
         workspace: &str,
@@ -117,6 +135,14 @@ pub trait Store:
         config: SessionPeerConfig,
     ) -> Result<()>;
 
+    /// Tombstones a live session and queues its purge in the same transaction. From
+    /// the return on, no read sees it and its name is free.
+    async fn delete_session(&self, workspace: &str, session: &str) -> Result<()>;
+}
+
+/// Messages of a session.
+#[async_trait]
+pub trait MessageStore {
     /// Appends messages in order, creating workspace, session and authors as
     /// needed and joining authors to the session. `seq_in_session` continues
     /// gap-free from the session's last message.
@@ -126,18 +152,21 @@ pub trait Store:
         session: &str,
         messages: Vec<NewMessage>,
     ) -> Result<Vec<Message>>;
+
     async fn list_messages(
         &self,
         workspace: &str,
         session: &str,
         query: ListQuery,
     ) -> Result<Page<Message>>;
+
     async fn get_message(
         &self,
         workspace: &str,
         session: &str,
         id: &str,
     ) -> Result<Option<Message>>;
+
     async fn update_message_metadata(
         &self,
         workspace: &str,
@@ -145,6 +174,7 @@ pub trait Store:
         id: &str,
         metadata: Json,
     ) -> Result<Option<Message>>;
+
     /// The newest messages whose token counts sum to at most `budget`, oldest first.
     async fn recent_messages(
         &self,
@@ -152,22 +182,55 @@ pub trait Store:
         session: &str,
         budget: i64,
     ) -> Result<Vec<Message>>;
+}
 
-    /// Tombstones a live session and queues its purge in the same transaction. From
-    /// the return on, no read sees it and its name is free.
-    async fn delete_session(&self, workspace: &str, session: &str) -> Result<()>;
+/// The job queue: claims, outcomes, waiting, and what operators see.
+#[async_trait]
+pub trait QueueStore {
     /// Claims the next runnable job (deletions first; one job per work unit at a
     /// time; expired leases are taken over) until `lease_until`.
     async fn claim_job(&self, lease_until: Micros) -> Result<Option<Job>>;
+
     /// Marks a claimed job done; fails if another worker has taken it over since.
     async fn complete_job(&self, job: &Job) -> Result<()>;
+
     /// Records a failed attempt of a claimed job: retried at `retry_at`, or
     /// dead-lettered when `None`; fails if another worker has taken it over since.
     async fn fail_job(&self, job: &Job, error: &str, retry_at: Option<Micros>) -> Result<()>;
+
     /// Hands a claimed job back for `run_at` without using up its attempt, because the
     /// database, not the job, failed (`Error::Busy`: an outage or overload); fails if
     /// another worker has taken it over since.
     async fn defer_job(&self, job: &Job, error: &str, run_at: Micros) -> Result<()>;
+
+    /// Returns when new jobs may be runnable or after `max`, whichever comes first.
+    /// PostgreSQL listens for `NOTIFY engram_jobs` from any process; SQLite, with one
+    /// process per file, relies on the in-process wake-up and this timeout.
+    async fn wait_for_jobs(&self, max: std::time::Duration);
+
+    /// Jobs in `state` (all states when `None`), oldest first, at most `limit`.
+    async fn list_jobs(&self, state: Option<&str>, limit: i64) -> Result<Vec<JobInfo>>;
+
+    /// Puts a dead-lettered job back in line with a fresh attempt budget; false when
+    /// no dead-lettered job has that id.
+    async fn retry_job(&self, id: i64) -> Result<bool>;
+
+    /// Jobs per kind and state of `queue::DEPTH_STATES`, in one grouped query; kinds
+    /// and states without jobs are left out.
+    async fn queue_depth(&self) -> Result<Vec<QueueDepth>>;
+
+    /// The workspace's background work for queue status (`queue_status` says what
+    /// counts); zeros for an unknown workspace or session.
+    async fn work_status(
+        &self,
+        workspace: &str,
+        filter: &crate::queue_status::StatusFilter,
+    ) -> Result<crate::queue_status::WorkStatus>;
+}
+
+/// Purges of deleted sessions and workspaces, their receipts, and the integrity checks.
+#[async_trait]
+pub trait DeletionStore {
     /// Removes up to `batch` rows of the purged session and renews the job's lease;
     /// returns true once nothing is left and the receipt is final.
     async fn purge_session_step(
@@ -177,23 +240,7 @@ pub trait Store:
         batch: i64,
         lease_until: Micros,
     ) -> Result<bool>;
-    /// Purge receipts of a workspace, oldest request first.
-    async fn deletion_receipts(&self, workspace: &str) -> Result<Vec<Receipt>>;
-    /// Counts, per check of `verify::checks()` and in that order, the rows that
-    /// break the store's integrity; all zero on a healthy store.
-    async fn verify(&self) -> Result<Vec<i64>>;
-    /// Deletion jobs of a workspace by state (zeros for an unknown workspace).
-    async fn deletion_counts(&self, workspace: &str) -> Result<DeletionCounts>;
-    /// The workspace's background work for queue status (`queue_status` says what
-    /// counts); zeros for an unknown workspace or session.
-    async fn work_status(
-        &self,
-        workspace: &str,
-        filter: &crate::queue_status::StatusFilter,
-    ) -> Result<crate::queue_status::WorkStatus>;
-    /// Tombstones a workspace that has no live session (Conflict otherwise) and queues
-    /// the purge of everything in it; its name is free at once.
-    async fn delete_workspace(&self, workspace: &str) -> Result<()>;
+
     /// Removes up to `batch` rows of a deleted workspace and renews the job's lease;
     /// returns true once the workspace row itself is gone.
     async fn purge_workspace_step(
@@ -203,16 +250,50 @@ pub trait Store:
         batch: i64,
         lease_until: Micros,
     ) -> Result<bool>;
-    /// Returns when new jobs may be runnable or after `max`, whichever comes first.
-    /// PostgreSQL listens for `NOTIFY engram_jobs` from any process; SQLite, with one
-    /// process per file, relies on the in-process wake-up and this timeout.
-    async fn wait_for_jobs(&self, max: std::time::Duration);
-    /// Jobs in `state` (all states when `None`), oldest first, at most `limit`.
-    async fn list_jobs(&self, state: Option<&str>, limit: i64) -> Result<Vec<JobInfo>>;
-    /// Puts a dead-lettered job back in line with a fresh attempt budget; false when
-    /// no dead-lettered job has that id.
-    async fn retry_job(&self, id: i64) -> Result<bool>;
-    /// Jobs per kind and state of `queue::DEPTH_STATES`, in one grouped query; kinds
-    /// and states without jobs are left out.
-    async fn queue_depth(&self) -> Result<Vec<QueueDepth>>;
+
+    /// Purge receipts of a workspace, oldest request first.
+    async fn deletion_receipts(&self, workspace: &str) -> Result<Vec<Receipt>>;
+
+    /// Deletion jobs of a workspace by state (zeros for an unknown workspace).
+    async fn deletion_counts(&self, workspace: &str) -> Result<DeletionCounts>;
+
+    /// Counts, per check of `verify::checks()` and in that order, the rows that
+    /// break the store's integrity; all zero on a healthy store.
+    async fn verify(&self) -> Result<Vec<i64>>;
+}
+
+/// Everything an engine provides: one trait per area, so a reader sees what each area
+/// needs from an engine. Implemented for every type that implements all of them.
+pub trait Store:
+    WorkspaceStore
+    + PeerStore
+    + SessionStore
+    + MessageStore
+    + QueueStore
+    + DeletionStore
+    + SearchStore
+    + crate::auth::MembershipStore
+    + crate::webhooks::WebhookStore
+    + crate::pocketpaw::PocketPawStore
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> Store for T where
+    T: WorkspaceStore
+        + PeerStore
+        + SessionStore
+        + MessageStore
+        + QueueStore
+        + DeletionStore
+        + SearchStore
+        + crate::auth::MembershipStore
+        + crate::webhooks::WebhookStore
+        + crate::pocketpaw::PocketPawStore
+        + Send
+        + Sync
+        + 'static
+{
 }

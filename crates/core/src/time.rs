@@ -49,6 +49,18 @@ pub fn parse(input: &str) -> Option<Micros> {
         .map(|dt| dt.and_utc().timestamp_micros())
 }
 
+/// Strictly increasing join times for the members one request joins, so the listing
+/// order (by `joined_at`) is the request order even within one clock tick.
+pub fn join_times(n: usize) -> Vec<Micros> {
+    let mut last = i64::MIN;
+    (0..n)
+        .map(|_| {
+            last = now_micros().max(last + 1);
+            last
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,11 +1,11 @@
 //! Message rows.
 
-use engram_core::filter::Column;
 use engram_core::filter_sql::Bind;
+use engram_core::filter_sql::columns;
 use engram_core::model::{
     Json, ListQuery, Message, NewMessage, Page, SessionPeerConfig, seq_window,
 };
-use engram_core::time::now_micros;
+use engram_core::time::{join_times, now_micros};
 use engram_core::validate::context_chunks;
 use engram_core::{Error, Result};
 use sqlx::{PgConnection, Row};
@@ -39,7 +39,7 @@ pub async fn create(
     authors.sort_unstable();
     authors.dedup();
     let default_config = SessionPeerConfig::default().to_json();
-    for (author, at) in authors.iter().zip(peers::join_times(authors.len())) {
+    for (author, at) in authors.iter().zip(join_times(authors.len())) {
         let peer_id = peers::ensure(c, live.ws_id, author).await?;
         peers::join(c, live.ws_id, live.id, peer_id, default_config.clone(), at).await?;
     }
@@ -82,17 +82,6 @@ pub async fn create(
         .collect())
 }
 
-pub(crate) fn columns(c: Column) -> &'static str {
-    match c {
-        Column::SessionName => "m.session_name",
-        Column::PeerName => "m.peer_name",
-        Column::TokenCount => "m.token_count",
-        Column::CreatedAt => "m.created_at",
-        Column::Metadata => "m.metadata",
-        _ => "NULL",
-    }
-}
-
 pub async fn list(
     c: &mut PgConnection,
     workspace: &str,
@@ -106,7 +95,7 @@ pub async fn list(
         return unfiltered_page(c, workspace, &live, query).await;
     }
     let listing = Listing {
-        columns,
+        columns: columns::messages,
         workspace,
         select: MESSAGE_COLS,
         from_where: "messages m WHERE m.workspace_id = $1 AND m.session_id = $2",

@@ -1,7 +1,7 @@
 //! Peer rows, peer cards and membership upserts.
 
-use engram_core::filter::Column;
 use engram_core::filter_sql::Bind;
+use engram_core::filter_sql::columns;
 use engram_core::model::{Json, ListQuery, NewPeer, Page, Peer};
 use engram_core::time::now_micros;
 use engram_core::{Error, Result};
@@ -114,21 +114,12 @@ pub async fn get_or_create(
     Ok((peer, created))
 }
 
-pub fn columns(c: Column) -> &'static str {
-    match c {
-        Column::Name => "p.name",
-        Column::CreatedAt => "p.created_at",
-        Column::Metadata => "p.metadata",
-        _ => "NULL",
-    }
-}
-
 pub async fn list(c: &mut PgConnection, workspace: &str, query: &ListQuery) -> R<Page<Peer>> {
     let Some(ws_id) = workspaces::id_of(c, workspace).await? else {
         return Ok(Page::new(vec![], 0, query.page));
     };
     let listing = Listing {
-        columns,
+        columns: columns::peers,
         workspace,
         select: PEER_COLS,
         from_where: "peers p WHERE p.workspace_id = $1",
@@ -218,18 +209,6 @@ pub async fn join(
     .execute(c)
     .await?;
     Ok(())
-}
-
-/// Strictly increasing join times for members joined by one request, so the listing
-/// order (by `joined_at`) is the request order even within one clock tick.
-pub fn join_times(n: usize) -> Vec<i64> {
-    let mut last = i64::MIN;
-    (0..n)
-        .map(|_| {
-            last = now_micros().max(last + 1);
-            last
-        })
-        .collect()
 }
 
 pub fn require_found<T>(found: Option<T>, workspace: &str, peer: &str) -> Result<T> {

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use engram_core::filter::like_pattern;
+use engram_core::filter_sql::columns;
 use engram_core::filter_sql::{Bind, render};
 use engram_core::model::Message;
 use engram_core::queue::Job;
@@ -16,7 +17,7 @@ use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use crate::dialect::{Pg, arguments};
 use crate::rows::{self, MESSAGE_COLS};
-use crate::{PgStore, R, embeddings, messages, sessions, workspaces};
+use crate::{PgStore, R, embeddings, sessions, workspaces};
 
 /// Bounds how many index entries one vector query may visit.
 const MAX_EF_SEARCH: usize = 1000;
@@ -55,7 +56,7 @@ async fn conditions(
             sql.push_str(" AND m.session_id = $2");
         }
     }
-    let mut dialect = Pg::new(messages::columns, workspace, binds);
+    let mut dialect = Pg::new(columns::messages, workspace, binds);
     if let Some(filter) = &request.filter {
         let cond = render(filter, &mut dialect);
         sql.push_str(&format!(" AND {cond}"));

@@ -5,13 +5,13 @@
 //! overrun by two concurrent requests that each saw room for one more.
 
 use engram_core::Error;
-use engram_core::filter::Column;
 use engram_core::filter_sql::Bind;
+use engram_core::filter_sql::columns;
 use engram_core::model::{
     ListQuery, NewSession, Page, PageRequest, Peer, Session, SessionPeerConfig,
 };
 use engram_core::store::MembershipMode;
-use engram_core::time::now_micros;
+use engram_core::time::{join_times, now_micros};
 use engram_core::validate::SESSION_OBSERVERS_LIMIT;
 use sqlx::{PgConnection, Row};
 
@@ -122,7 +122,7 @@ async fn upsert_members(
     if members.is_empty() {
         return Ok(());
     }
-    for ((name, config), at) in members.iter().zip(peers::join_times(members.len())) {
+    for ((name, config), at) in members.iter().zip(join_times(members.len())) {
         let peer_id = peers::ensure(c, live.ws_id, name).await?;
         peers::join(c, live.ws_id, live.id, peer_id, config.to_json(), at).await?;
     }
@@ -145,22 +145,12 @@ async fn check_observers(c: &mut PgConnection, live: &Live) -> R<()> {
     Ok(())
 }
 
-pub fn columns(c: Column) -> &'static str {
-    match c {
-        Column::Name => "s.name",
-        Column::CreatedAt => "s.created_at",
-        Column::Metadata => "s.metadata",
-        Column::IsActive => "(s.deleted_at IS NULL)",
-        _ => "NULL",
-    }
-}
-
 pub async fn list(c: &mut PgConnection, workspace: &str, query: &ListQuery) -> R<Page<Session>> {
     let Some(ws_id) = workspaces::id_of(c, workspace).await? else {
         return Ok(Page::new(vec![], 0, query.page));
     };
     let listing = Listing {
-        columns,
+        columns: columns::sessions,
         workspace,
         select: SESSION_COLS,
         from_where: "sessions s WHERE s.workspace_id = $1 AND s.deleted_at IS NULL",
@@ -183,7 +173,7 @@ pub async fn list_for_peer(
         return Ok(Page::new(vec![], 0, query.page));
     };
     let listing = Listing {
-        columns,
+        columns: columns::sessions,
         workspace,
         select: SESSION_COLS,
         from_where: "sessions s WHERE s.workspace_id = $1 AND s.deleted_at IS NULL AND EXISTS (SELECT 1 FROM session_peers sp \
@@ -218,7 +208,7 @@ pub async fn set_members(
     .execute(&mut *c)
     .await?;
     // Re-listed members rejoin with the configuration given now.
-    for ((name, config), at) in members.iter().zip(peers::join_times(members.len())) {
+    for ((name, config), at) in members.iter().zip(join_times(members.len())) {
         let peer_id = peers::ensure(c, live.ws_id, name).await?;
         sqlx::query(
             "INSERT INTO session_peers (workspace_id, session_id, peer_id, configuration, joined_at, left_at) \
@@ -273,7 +263,7 @@ pub async fn list_members(
         reverse: false,
     };
     let listing = Listing {
-        columns: peers::columns,
+        columns: columns::peers,
         workspace,
         select: PEER_COLS,
         from_where: "peers p JOIN session_peers sp ON sp.workspace_id = p.workspace_id AND sp.peer_id = p.id \

@@ -11,7 +11,9 @@ use engram_core::model::{
 use engram_core::queue::{
     DeletionCounts, Job, JobInfo, PurgeSession, PurgeWorkspace, QueueDepth, Receipt,
 };
-use engram_core::store::{MembershipMode, Store};
+use engram_core::store::{
+    DeletionStore, MembershipMode, MessageStore, PeerStore, QueueStore, SessionStore, WorkspaceStore,
+};
 use engram_core::time::Micros;
 use engram_core::{Error, Result};
 use sqlx::PgPool;
@@ -88,7 +90,7 @@ impl PgStore {
 }
 
 #[async_trait]
-impl Store for PgStore {
+impl WorkspaceStore for PgStore {
     async fn get_or_create_workspace(&self, new: NewWorkspace) -> Result<(Workspace, bool)> {
         writing!(self, |c| workspaces::get_or_create(c, &new).await)
     }
@@ -101,6 +103,14 @@ impl Store for PgStore {
         reading!(self, |c| workspaces::list(c, &query).await)
     }
 
+    async fn delete_workspace(&self, workspace: &str) -> Result<()> {
+        writing!(self, |c| workspace_deletion::delete_workspace(c, workspace)
+            .await)
+    }
+}
+
+#[async_trait]
+impl PeerStore for PgStore {
     async fn get_or_create_peer(&self, workspace: &str, new: NewPeer) -> Result<(Peer, bool)> {
         writing!(self, |c| peers::get_or_create(c, workspace, &new).await)
     }
@@ -143,7 +153,10 @@ impl Store for PgStore {
         )
         .await)
     }
+}
 
+#[async_trait]
+impl SessionStore for PgStore {
     async fn get_or_create_session(
         &self,
         workspace: &str,
@@ -227,6 +240,14 @@ impl Store for PgStore {
         .await)
     }
 
+    async fn delete_session(&self, workspace: &str, session: &str) -> Result<()> {
+        writing!(self, |c| deletion::delete_session(c, workspace, session)
+            .await)
+    }
+}
+
+#[async_trait]
+impl MessageStore for PgStore {
     async fn create_messages(
         &self,
         workspace: &str,
@@ -279,29 +300,16 @@ impl Store for PgStore {
         reading!(self, |c| messages::recent(c, workspace, session, budget)
             .await)
     }
+}
 
-    async fn delete_session(&self, workspace: &str, session: &str) -> Result<()> {
-        writing!(self, |c| deletion::delete_session(c, workspace, session)
-            .await)
-    }
-
+#[async_trait]
+impl QueueStore for PgStore {
     async fn claim_job(&self, lease_until: Micros) -> Result<Option<Job>> {
         writing!(self, |c| queue::claim(c, lease_until).await)
     }
 
     async fn complete_job(&self, job: &Job) -> Result<()> {
         writing!(self, |c| queue::complete(c, job.id, job.attempts).await)
-    }
-
-    async fn defer_job(&self, job: &Job, error: &str, run_at: Micros) -> Result<()> {
-        writing!(self, |c| queue::defer(
-            c,
-            job.id,
-            job.attempts,
-            error,
-            run_at
-        )
-        .await)
     }
 
     async fn fail_job(&self, job: &Job, error: &str, retry_at: Option<Micros>) -> Result<()> {
@@ -315,60 +323,13 @@ impl Store for PgStore {
         .await)
     }
 
-    async fn purge_session_step(
-        &self,
-        job: &Job,
-        purge: PurgeSession,
-        batch: i64,
-        lease_until: Micros,
-    ) -> Result<bool> {
-        writing!(self, |c| deletion::purge_step(
+    async fn defer_job(&self, job: &Job, error: &str, run_at: Micros) -> Result<()> {
+        writing!(self, |c| queue::defer(
             c,
-            (job.id, job.attempts),
-            purge,
-            batch,
-            lease_until
-        )
-        .await)
-    }
-
-    async fn deletion_receipts(&self, workspace: &str) -> Result<Vec<Receipt>> {
-        reading!(self, |c| deletion::receipts(c, workspace).await)
-    }
-
-    async fn deletion_counts(&self, workspace: &str) -> Result<DeletionCounts> {
-        reading!(self, |c| deletion::counts(c, workspace).await)
-    }
-
-    async fn work_status(
-        &self,
-        workspace: &str,
-        filter: &engram_core::queue_status::StatusFilter,
-    ) -> Result<engram_core::queue_status::WorkStatus> {
-        reading!(self, |c| crate::queue_status::work_status(
-            c, workspace, filter
-        )
-        .await)
-    }
-
-    async fn delete_workspace(&self, workspace: &str) -> Result<()> {
-        writing!(self, |c| workspace_deletion::delete_workspace(c, workspace)
-            .await)
-    }
-
-    async fn purge_workspace_step(
-        &self,
-        job: &Job,
-        purge: PurgeWorkspace,
-        batch: i64,
-        lease_until: Micros,
-    ) -> Result<bool> {
-        writing!(self, |c| workspace_deletion::purge_step(
-            c,
-            (job.id, job.attempts),
-            purge,
-            batch,
-            lease_until
+            job.id,
+            job.attempts,
+            error,
+            run_at
         )
         .await)
     }
@@ -409,6 +370,62 @@ impl Store for PgStore {
 
     async fn queue_depth(&self) -> Result<Vec<QueueDepth>> {
         reading!(self, |c| queue::depth(c).await)
+    }
+
+    async fn work_status(
+        &self,
+        workspace: &str,
+        filter: &engram_core::queue_status::StatusFilter,
+    ) -> Result<engram_core::queue_status::WorkStatus> {
+        reading!(self, |c| crate::queue_status::work_status(
+            c, workspace, filter
+        )
+        .await)
+    }
+}
+
+#[async_trait]
+impl DeletionStore for PgStore {
+    async fn purge_session_step(
+        &self,
+        job: &Job,
+        purge: PurgeSession,
+        batch: i64,
+        lease_until: Micros,
+    ) -> Result<bool> {
+        writing!(self, |c| deletion::purge_step(
+            c,
+            (job.id, job.attempts),
+            purge,
+            batch,
+            lease_until
+        )
+        .await)
+    }
+
+    async fn purge_workspace_step(
+        &self,
+        job: &Job,
+        purge: PurgeWorkspace,
+        batch: i64,
+        lease_until: Micros,
+    ) -> Result<bool> {
+        writing!(self, |c| workspace_deletion::purge_step(
+            c,
+            (job.id, job.attempts),
+            purge,
+            batch,
+            lease_until
+        )
+        .await)
+    }
+
+    async fn deletion_receipts(&self, workspace: &str) -> Result<Vec<Receipt>> {
+        reading!(self, |c| deletion::receipts(c, workspace).await)
+    }
+
+    async fn deletion_counts(&self, workspace: &str) -> Result<DeletionCounts> {
+        reading!(self, |c| deletion::counts(c, workspace).await)
     }
 
     async fn verify(&self) -> Result<Vec<i64>> {

@@ -1,8 +1,8 @@
 //! Workspace rows.
 
 use engram_core::Error;
-use engram_core::filter::Column;
 use engram_core::filter_sql::Bind;
+use engram_core::filter_sql::columns;
 use engram_core::model::{Changes, ListQuery, NewWorkspace, Page, Workspace};
 use engram_core::time::now_micros;
 use serde_json::Value;
@@ -106,18 +106,9 @@ pub async fn update(c: &mut PgConnection, name: &str, changes: &Changes) -> R<Wo
     Ok(rows::workspace(&row, 0)?)
 }
 
-fn columns(c: Column) -> &'static str {
-    match c {
-        Column::Name => "w.name",
-        Column::CreatedAt => "w.created_at",
-        Column::Metadata => "w.metadata",
-        _ => "NULL",
-    }
-}
-
 pub async fn list(c: &mut PgConnection, query: &ListQuery) -> R<Page<Workspace>> {
     let listing = Listing {
-        columns,
+        columns: columns::workspaces,
         workspace: "",
         select: WORKSPACE_COLS,
         from_where: "workspaces w WHERE w.deleted_at IS NULL",

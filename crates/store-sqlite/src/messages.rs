@@ -1,11 +1,11 @@
 //! Message rows.
 
 use engram_core::Result;
-use engram_core::filter::Column;
+use engram_core::filter_sql::columns;
 use engram_core::model::{
     Json, ListQuery, Message, NewMessage, Page, SessionPeerConfig, seq_window,
 };
-use engram_core::time::now_micros;
+use engram_core::time::{join_times, now_micros};
 use engram_core::validate::context_chunks;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -26,16 +26,10 @@ pub fn create(
     authors.sort_unstable();
     authors.dedup();
     let now = now_micros();
-    for (i, author) in authors.into_iter().enumerate() {
+    let joined = join_times(authors.len());
+    for (author, at) in authors.into_iter().zip(joined) {
         let peer_id = peers::ensure(conn, live.ws_id, author)?;
-        peers::join(
-            conn,
-            live.ws_id,
-            live.id,
-            peer_id,
-            &default_config,
-            now + i as i64,
-        )?;
+        peers::join(conn, live.ws_id, live.id, peer_id, &default_config, at)?;
     }
     // The session row's counter hands out gap-free sequence numbers; it is
     // updated in the same transaction, so a failed request leaves no gap.
@@ -87,17 +81,6 @@ pub fn create(
     Ok(out)
 }
 
-pub(crate) fn columns(c: Column) -> &'static str {
-    match c {
-        Column::SessionName => "m.session_name",
-        Column::PeerName => "m.peer_name",
-        Column::TokenCount => "m.token_count",
-        Column::CreatedAt => "m.created_at",
-        Column::Metadata => "m.metadata",
-        _ => "NULL",
-    }
-}
-
 pub fn list(
     conn: &Connection,
     workspace: &str,
@@ -112,7 +95,7 @@ pub fn list(
     }
     list_page(
         conn,
-        columns,
+        columns::messages,
         workspace,
         MESSAGE_COLS,
         "messages m WHERE m.workspace_id = ?1 AND m.session_id = ?2",

@@ -1,6 +1,6 @@
 //! Peer rows and peer cards.
 
-use engram_core::filter::Column;
+use engram_core::filter_sql::columns;
 use engram_core::model::{Json, ListQuery, NewPeer, Page, Peer};
 use engram_core::time::now_micros;
 use engram_core::{Error, Result};
@@ -79,22 +79,13 @@ pub fn get_or_create(conn: &Connection, workspace: &str, new: NewPeer) -> Result
     Ok((peer, !existed))
 }
 
-pub fn columns(c: Column) -> &'static str {
-    match c {
-        Column::Name => "p.name",
-        Column::CreatedAt => "p.created_at",
-        Column::Metadata => "p.metadata",
-        _ => "NULL",
-    }
-}
-
 pub fn list(conn: &Connection, workspace: &str, query: &ListQuery) -> Result<Page<Peer>> {
     let Some(ws_id) = workspaces::id_of(conn, workspace)? else {
         return Ok(Page::new(vec![], 0, query.page));
     };
     list_page(
         conn,
-        columns,
+        columns::peers,
         workspace,
         PEER_COLS,
         "peers p WHERE p.workspace_id = ?1",

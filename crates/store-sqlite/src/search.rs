@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use engram_core::filter::like_pattern;
+use engram_core::filter_sql::columns;
 use engram_core::filter_sql::render;
 use engram_core::model::Message;
 use engram_core::queue::Job;
@@ -16,7 +17,7 @@ use rusqlite::{Connection, OptionalExtension, params_from_iter};
 
 use crate::dialect::Sqlite;
 use crate::rows::{self, MESSAGE_COLS};
-use crate::{SqliteStore, db_err, embeddings, messages, sessions, workspaces};
+use crate::{SqliteStore, db_err, embeddings, sessions, workspaces};
 
 /// vec0 answers at most this many neighbours per query.
 const MAX_K: usize = 4096;
@@ -52,7 +53,7 @@ fn conditions(
             sql.push_str(" AND m.session_id = ?2");
         }
     }
-    let mut dialect = Sqlite::new(messages::columns, workspace, binds);
+    let mut dialect = Sqlite::new(columns::messages, workspace, binds);
     if let Some(filter) = &request.filter {
         let cond = render(filter, &mut dialect);
         sql.push_str(&format!(" AND {cond}"));

@@ -1,11 +1,11 @@
 //! Session rows and memberships.
 
-use engram_core::filter::Column;
+use engram_core::filter_sql::columns;
 use engram_core::model::{
     ListQuery, NewSession, Page, PageRequest, Peer, Session, SessionPeerConfig, merge_top_level,
 };
 use engram_core::store::MembershipMode;
-use engram_core::time::now_micros;
+use engram_core::time::{join_times, now_micros};
 use engram_core::validate::SESSION_OBSERVERS_LIMIT;
 use engram_core::{Error, Result, ids};
 use rusqlite::types::Value as SqlValue;
@@ -107,17 +107,9 @@ fn upsert_members(
     if members.is_empty() {
         return Ok(());
     }
-    let now = now_micros();
-    for (i, (name, config)) in members.iter().enumerate() {
+    for ((name, config), at) in members.iter().zip(join_times(members.len())) {
         let peer_id = peers::ensure(conn, live.ws_id, name)?;
-        peers::join(
-            conn,
-            live.ws_id,
-            live.id,
-            peer_id,
-            &config.to_json(),
-            now + i as i64,
-        )?;
+        peers::join(conn, live.ws_id, live.id, peer_id, &config.to_json(), at)?;
     }
     check_observers(conn, live)
 }
@@ -138,23 +130,13 @@ fn check_observers(conn: &Connection, live: &Live) -> Result<()> {
     Ok(())
 }
 
-pub fn columns(c: Column) -> &'static str {
-    match c {
-        Column::Name => "s.name",
-        Column::CreatedAt => "s.created_at",
-        Column::Metadata => "s.metadata",
-        Column::IsActive => "(s.deleted_at IS NULL)",
-        _ => "NULL",
-    }
-}
-
 pub fn list(conn: &Connection, workspace: &str, query: &ListQuery) -> Result<Page<Session>> {
     let Some(ws_id) = workspaces::id_of(conn, workspace)? else {
         return Ok(Page::new(vec![], 0, query.page));
     };
     list_page(
         conn,
-        columns,
+        columns::sessions,
         workspace,
         SESSION_COLS,
         "sessions s WHERE s.workspace_id = ?1 AND s.deleted_at IS NULL",
@@ -179,7 +161,7 @@ pub fn list_for_peer(
     };
     list_page(
         conn,
-        columns,
+        columns::sessions,
         workspace,
         SESSION_COLS,
         "sessions s WHERE s.workspace_id = ?1 AND s.deleted_at IS NULL AND EXISTS (SELECT 1 FROM session_peers sp \
@@ -210,8 +192,7 @@ pub fn set_members(
         .execute(params![live.ws_id, live.id, now_micros()])
         .map_err(db_err)?;
         // Re-listed members rejoin with the configuration given now.
-        let now = now_micros();
-        for (i, (name, config)) in members.iter().enumerate() {
+        for ((name, config), at) in members.iter().zip(join_times(members.len())) {
             let peer_id = peers::ensure(conn, live.ws_id, name)?;
             conn.prepare_cached(
                 "INSERT INTO session_peers (workspace_id, session_id, peer_id, configuration, joined_at, left_at) \
@@ -224,7 +205,7 @@ pub fn set_members(
                 live.id,
                 peer_id,
                 config.to_json().to_string(),
-                now + 1 + i as i64
+                at
             ])
             .map_err(db_err)?;
         }
@@ -272,7 +253,7 @@ pub fn list_members(
     };
     list_page(
         conn,
-        peers::columns,
+        columns::peers,
         workspace,
         PEER_COLS,
         "peers p JOIN session_peers sp ON sp.workspace_id = p.workspace_id AND sp.peer_id = p.id \

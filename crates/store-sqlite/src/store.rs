@@ -12,7 +12,9 @@ use engram_core::model::{
 use engram_core::queue::{
     DeletionCounts, Job, JobInfo, PurgeSession, PurgeWorkspace, QueueDepth, Receipt,
 };
-use engram_core::store::{MembershipMode, Store};
+use engram_core::store::{
+    DeletionStore, MembershipMode, MessageStore, PeerStore, QueueStore, SessionStore, WorkspaceStore,
+};
 use engram_core::time::Micros;
 use engram_core::{Error, Result};
 use rusqlite::{Connection, OpenFlags};
@@ -114,7 +116,7 @@ fn owned(s: &str) -> String {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl WorkspaceStore for SqliteStore {
     async fn get_or_create_workspace(&self, new: NewWorkspace) -> Result<(Workspace, bool)> {
         self.writer
             .write(move |c| workspaces::get_or_create(c, new))
@@ -134,6 +136,16 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn delete_workspace(&self, workspace: &str) -> Result<()> {
+        let ws = owned(workspace);
+        self.writer
+            .write(move |c| workspace_deletion::delete_workspace(c, &ws))
+            .await
+    }
+}
+
+#[async_trait]
+impl PeerStore for SqliteStore {
     async fn get_or_create_peer(&self, workspace: &str, new: NewPeer) -> Result<(Peer, bool)> {
         let ws = owned(workspace);
         self.writer
@@ -184,7 +196,10 @@ impl Store for SqliteStore {
             .write(move |c| peers::set_card(c, &ws, &observer, &observed, card))
             .await
     }
+}
 
+#[async_trait]
+impl SessionStore for SqliteStore {
     async fn get_or_create_session(
         &self,
         workspace: &str,
@@ -277,6 +292,16 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn delete_session(&self, workspace: &str, session: &str) -> Result<()> {
+        let (ws, s) = (owned(workspace), owned(session));
+        self.writer
+            .write(move |c| deletion::delete_session(c, &ws, &s))
+            .await
+    }
+}
+
+#[async_trait]
+impl MessageStore for SqliteStore {
     async fn create_messages(
         &self,
         workspace: &str,
@@ -351,14 +376,10 @@ impl Store for SqliteStore {
             .read(move |c| messages::recent(c, &ws, &s, budget))
             .await
     }
+}
 
-    async fn delete_session(&self, workspace: &str, session: &str) -> Result<()> {
-        let (ws, s) = (owned(workspace), owned(session));
-        self.writer
-            .write(move |c| deletion::delete_session(c, &ws, &s))
-            .await
-    }
-
+#[async_trait]
+impl QueueStore for SqliteStore {
     async fn claim_job(&self, lease_until: Micros) -> Result<Option<Job>> {
         self.writer
             .write(move |c| queue::claim(c, lease_until))
@@ -386,6 +407,39 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn wait_for_jobs(&self, max: std::time::Duration) {
+        let _ = tokio::time::timeout(max, self.jobs_ready.notified()).await;
+    }
+
+    async fn list_jobs(&self, state: Option<&str>, limit: i64) -> Result<Vec<JobInfo>> {
+        let state = state.map(owned);
+        self.readers
+            .read(move |c| queue::list(c, state.as_deref(), limit))
+            .await
+    }
+
+    async fn retry_job(&self, id: i64) -> Result<bool> {
+        self.writer.write(move |c| queue::retry(c, id)).await
+    }
+
+    async fn queue_depth(&self) -> Result<Vec<QueueDepth>> {
+        self.readers.read(queue::depth).await
+    }
+
+    async fn work_status(
+        &self,
+        workspace: &str,
+        filter: &engram_core::queue_status::StatusFilter,
+    ) -> Result<engram_core::queue_status::WorkStatus> {
+        let (ws, filter) = (owned(workspace), filter.clone());
+        self.readers
+            .read(move |c| crate::queue_status::work_status(c, &ws, &filter))
+            .await
+    }
+}
+
+#[async_trait]
+impl DeletionStore for SqliteStore {
     async fn purge_session_step(
         &self,
         job: &Job,
@@ -404,38 +458,6 @@ impl Store for SqliteStore {
             self.writer.checkpoint().await?;
         }
         Ok(done)
-    }
-
-    async fn deletion_receipts(&self, workspace: &str) -> Result<Vec<Receipt>> {
-        let ws = owned(workspace);
-        self.readers.read(move |c| deletion::receipts(c, &ws)).await
-    }
-
-    async fn verify(&self) -> Result<Vec<i64>> {
-        self.readers.read(verify::verify).await
-    }
-
-    async fn deletion_counts(&self, workspace: &str) -> Result<DeletionCounts> {
-        let ws = owned(workspace);
-        self.readers.read(move |c| deletion::counts(c, &ws)).await
-    }
-
-    async fn work_status(
-        &self,
-        workspace: &str,
-        filter: &engram_core::queue_status::StatusFilter,
-    ) -> Result<engram_core::queue_status::WorkStatus> {
-        let (ws, filter) = (owned(workspace), filter.clone());
-        self.readers
-            .read(move |c| crate::queue_status::work_status(c, &ws, &filter))
-            .await
-    }
-
-    async fn delete_workspace(&self, workspace: &str) -> Result<()> {
-        let ws = owned(workspace);
-        self.writer
-            .write(move |c| workspace_deletion::delete_workspace(c, &ws))
-            .await
     }
 
     async fn purge_workspace_step(
@@ -458,22 +480,17 @@ impl Store for SqliteStore {
         Ok(done)
     }
 
-    async fn wait_for_jobs(&self, max: std::time::Duration) {
-        let _ = tokio::time::timeout(max, self.jobs_ready.notified()).await;
+    async fn deletion_receipts(&self, workspace: &str) -> Result<Vec<Receipt>> {
+        let ws = owned(workspace);
+        self.readers.read(move |c| deletion::receipts(c, &ws)).await
     }
 
-    async fn list_jobs(&self, state: Option<&str>, limit: i64) -> Result<Vec<JobInfo>> {
-        let state = state.map(owned);
-        self.readers
-            .read(move |c| queue::list(c, state.as_deref(), limit))
-            .await
+    async fn deletion_counts(&self, workspace: &str) -> Result<DeletionCounts> {
+        let ws = owned(workspace);
+        self.readers.read(move |c| deletion::counts(c, &ws)).await
     }
 
-    async fn retry_job(&self, id: i64) -> Result<bool> {
-        self.writer.write(move |c| queue::retry(c, id)).await
-    }
-
-    async fn queue_depth(&self) -> Result<Vec<QueueDepth>> {
-        self.readers.read(queue::depth).await
+    async fn verify(&self) -> Result<Vec<i64>> {
+        self.readers.read(verify::verify).await
     }
 }

@@ -1,6 +1,6 @@
 //! Workspace rows.
 
-use engram_core::filter::Column;
+use engram_core::filter_sql::columns;
 use engram_core::model::{
     Changes, Json, ListQuery, NewWorkspace, Page, Workspace, merge_top_level,
 };
@@ -92,19 +92,10 @@ pub fn update(conn: &Connection, name: &str, changes: Changes) -> Result<Workspa
     Ok(ws)
 }
 
-fn columns(c: Column) -> &'static str {
-    match c {
-        Column::Name => "w.name",
-        Column::CreatedAt => "w.created_at",
-        Column::Metadata => "w.metadata",
-        _ => "NULL",
-    }
-}
-
 pub fn list(conn: &Connection, query: &ListQuery) -> Result<Page<Workspace>> {
     list_page(
         conn,
-        columns,
+        columns::workspaces,
         "",
         WORKSPACE_COLS,
         "workspaces w WHERE w.deleted_at IS NULL",

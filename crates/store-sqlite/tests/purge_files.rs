@@ -7,9 +7,9 @@
 use std::path::Path;
 use std::time::Instant;
 
-use engram_core::Store;
 use engram_core::model::NewMessage;
 use engram_core::queue::{PURGE_BATCH, PurgeSession};
+use engram_core::store::{DeletionStore, MessageStore, QueueStore, SessionStore};
 use engram_core::time::now_micros;
 use engram_store_sqlite::SqliteStore;
 
