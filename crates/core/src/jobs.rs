@@ -17,7 +17,7 @@ use crate::webhooks::Delivery;
 use crate::{Error, Result};
 
 /// Every kind of job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::VariantArray)]
 pub enum JobKind {
     PurgeSession,
     PurgeWorkspace,
@@ -30,13 +30,8 @@ pub enum JobKind {
 pub const MAX_ATTEMPTS: i64 = 10;
 
 impl JobKind {
-    pub const ALL: [JobKind; 5] = [
-        JobKind::PurgeSession,
-        JobKind::PurgeWorkspace,
-        JobKind::WebhookDelivery,
-        JobKind::EmbedMessages,
-        JobKind::EmbedBackfill,
-    ];
+    /// Every variant, in declaration order (derived, so a new kind cannot be left out).
+    pub const ALL: &'static [JobKind] = <JobKind as strum::VariantArray>::VARIANTS;
 
     /// The name stored in `jobs.kind` and used as the metrics label; never renamed, as
     /// queued jobs and dashboards hold it.
@@ -51,7 +46,7 @@ impl JobKind {
     }
 
     pub fn from_name(name: &str) -> Option<JobKind> {
-        JobKind::ALL.into_iter().find(|k| k.name() == name)
+        JobKind::ALL.iter().copied().find(|k| k.name() == name)
     }
 
     /// Claim order, lowest first: deletions are never held up by other work, and
@@ -126,7 +121,7 @@ pub fn sql_names(kinds: impl IntoIterator<Item = JobKind>) -> String {
 
 /// The derivation kinds as an SQL list (see `JobKind::is_derivation`).
 pub fn derivation_sql_names() -> String {
-    sql_names(JobKind::ALL.into_iter().filter(|k| k.is_derivation()))
+    sql_names(JobKind::ALL.iter().copied().filter(|k| k.is_derivation()))
 }
 
 /// The backfill job carries nothing: it walks every message without vectors.
@@ -299,7 +294,7 @@ mod tests {
 
     #[test]
     fn names_are_unique_and_parse_back() {
-        for kind in JobKind::ALL {
+        for &kind in JobKind::ALL {
             assert_eq!(JobKind::from_name(kind.name()), Some(kind));
         }
         assert_eq!(

@@ -30,7 +30,8 @@ pub const COMPLETED_WINDOW: Micros = 12 * 3600 * 1_000_000;
 pub fn work_kinds_sql() -> String {
     crate::jobs::sql_names(
         crate::jobs::JobKind::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .filter(|k| k.is_client_work()),
     )
 }

@@ -119,7 +119,7 @@ impl Default for Metrics {
         metrics.describe();
         // Every known kind and class appears from the first scrape, at zero, so a series
         // never appears or vanishes with its work.
-        for kind in JobKind::ALL.map(JobKind::name) {
+        for kind in JobKind::ALL.iter().map(|k| k.name()) {
             for (name, _) in &COUNTERS[..4] {
                 metrics.counter(name, "kind", kind).absolute(0);
             }
@@ -210,7 +210,7 @@ impl Metrics {
     /// state absent from `depth` has no jobs: its gauge reads zero.
     pub fn render(&self, depth: &[QueueDepth]) -> String {
         let _one_scrape = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
-        for kind in JobKind::ALL.map(JobKind::name) {
+        for kind in JobKind::ALL.iter().map(|k| k.name()) {
             for state in DEPTH_STATES {
                 self.depth(kind, state).set(0.0);
             }
