@@ -97,6 +97,18 @@ impl JobKind {
         }
     }
 
+    /// The unit key of the kind's work on one session, for derivation kinds whose work
+    /// is per session: the session's purge drops their pending jobs by these keys.
+    pub fn session_unit_key(self, workspace_id: i64, session_id: i64) -> Option<String> {
+        match self {
+            JobKind::EmbedMessages => Some(embed_unit_key(workspace_id, session_id)),
+            JobKind::PurgeSession
+            | JobKind::PurgeWorkspace
+            | JobKind::WebhookDelivery
+            | JobKind::EmbedBackfill => None,
+        }
+    }
+
     /// Whether workers in other processes are woken at once when the kind is queued.
     /// On PostgreSQL that is a `NOTIFY`, whose commit takes a database-wide lock, so
     /// the kinds queued by every message write leave other processes to their poll
@@ -122,6 +134,14 @@ pub fn sql_names(kinds: impl IntoIterator<Item = JobKind>) -> String {
 /// The derivation kinds as an SQL list (see `JobKind::is_derivation`).
 pub fn derivation_sql_names() -> String {
     sql_names(JobKind::ALL.iter().copied().filter(|k| k.is_derivation()))
+}
+
+/// The unit keys of every kind's per-session derivation work on one session.
+pub fn session_unit_keys(workspace_id: i64, session_id: i64) -> Vec<String> {
+    JobKind::ALL
+        .iter()
+        .filter_map(|k| k.session_unit_key(workspace_id, session_id))
+        .collect()
 }
 
 /// The backfill job carries nothing: it walks every message without vectors.
@@ -290,6 +310,17 @@ mod tests {
             misfit.to_string().contains("bad purge_session payload"),
             "{misfit}"
         );
+    }
+
+    /// The session purge drops pending embedding jobs by the key they are queued under.
+    #[test]
+    fn session_unit_keys_are_the_keys_jobs_are_queued_under() {
+        let embed = Task::EmbedMessages(EmbedMessages {
+            workspace_id: 4,
+            session_id: 5,
+            message_ids: vec![1],
+        });
+        assert_eq!(session_unit_keys(4, 5), vec![embed.unit_key()]);
     }
 
     #[test]

@@ -4,7 +4,6 @@
 use engram_core::Error;
 use engram_core::jobs;
 use engram_core::purge::{PurgeStep, Ran, Scope, Tally};
-use engram_core::search::embed_unit_key;
 use engram_core::time::now_micros;
 use engram_core::webhooks::Event;
 use sqlx::PgConnection;
@@ -39,12 +38,12 @@ async fn run_step(
         }
         PurgeStep::Messages => messages(c, scope, batch).await?,
         PurgeStep::Jobs => match scope {
-            // Embedding jobs still waiting for this session have nothing left to read.
+            // Derivation jobs still waiting for this session have nothing left to read.
             Scope::Session {
                 workspace_id,
                 session_id,
-            } => sqlx::query("DELETE FROM jobs WHERE unit_key = $1 AND state = 'pending'")
-                .bind(embed_unit_key(workspace_id, session_id))
+            } => sqlx::query("DELETE FROM jobs WHERE unit_key = ANY($1) AND state = 'pending'")
+                .bind(jobs::session_unit_keys(workspace_id, session_id))
                 .execute(&mut *c)
                 .await?
                 .rows_affected(),

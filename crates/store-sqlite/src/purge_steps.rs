@@ -6,7 +6,6 @@ use engram_core::purge::{PurgeStep, Ran, Scope, Tally};
 use engram_core::queue::{
     PurgeSession, PurgeWorkspace, Receipt, purge_unit_key, purge_workspace_unit_key,
 };
-use engram_core::search::embed_unit_key;
 use engram_core::time::now_micros;
 use engram_core::webhooks::Event;
 use engram_core::{Error, Result};
@@ -43,15 +42,21 @@ fn run_step(
         }
         PurgeStep::Messages => return messages(conn, scope, batch),
         PurgeStep::Jobs => match scope {
-            // Embedding jobs still waiting for this session have nothing left to read.
+            // Derivation jobs still waiting for this session have nothing left to read.
             Scope::Session {
                 workspace_id,
                 session_id,
-            } => execute(
-                conn,
-                "DELETE FROM jobs WHERE unit_key = ?1 AND state = 'pending'",
-                [embed_unit_key(workspace_id, session_id)],
-            )?,
+            } => {
+                let mut removed = 0;
+                for key in jobs::session_unit_keys(workspace_id, session_id) {
+                    removed += execute(
+                        conn,
+                        "DELETE FROM jobs WHERE unit_key = ?1 AND state = 'pending'",
+                        [key],
+                    )?;
+                }
+                removed
+            }
             Scope::Workspace { workspace_id } => execute(
                 conn,
                 &format!(
