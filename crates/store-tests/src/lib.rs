@@ -57,15 +57,26 @@ pub fn with_database(url: &str, name: &str) -> String {
     }
 }
 
-/// A PostgreSQL database made for one test and dropped after it.
+/// A PostgreSQL database made for one test, the one way every suite makes one. It is
+/// dropped when this value goes out of scope (or earlier, by [`TempDatabase::drop_database`]),
+/// also when the test panics, and with `FORCE`, so connections a server, a worker or a
+/// child process still holds do not keep it alive.
 pub struct TempDatabase {
     admin_url: String,
     pub name: String,
     pub url: String,
+    dropped: bool,
 }
 
 impl TempDatabase {
+    /// A new database on the server of `TEST_DATABASE_URL`; `None` (loudly, see
+    /// [`admin_url`]) when none is configured.
+    pub async fn fresh() -> Option<TempDatabase> {
+        Some(TempDatabase::create(&admin_url()?).await)
+    }
+
     pub async fn create(admin_url: &str) -> TempDatabase {
+        // Lowercase letters and digits only: the name is interpolated into DDL unquoted.
         let name = format!("engram_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::connect(admin_url)
             .await
@@ -79,22 +90,60 @@ impl TempDatabase {
             admin_url: admin_url.to_string(),
             url: with_database(admin_url, &name),
             name,
+            dropped: false,
         }
     }
 
-    pub async fn drop_database(self) {
-        let mut admin = PgConnection::connect(&self.admin_url)
+    /// Drops the database now, on this task's runtime.
+    pub async fn drop_database(mut self) {
+        drop_named(&self.admin_url, &self.name)
             .await
-            .expect("connect TEST_DATABASE_URL");
-        sqlx::query(AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        )))
-        .execute(&mut admin)
-        .await
-        .expect("drop test database");
-        let _ = admin.close().await;
+            .expect("drop test database");
+        self.dropped = true;
     }
+}
+
+impl Drop for TempDatabase {
+    /// Drops the database on a short-lived thread with a runtime of its own, so it works
+    /// from synchronous code and from inside any tokio runtime (a current-thread test's
+    /// included), and waits for it.
+    fn drop(&mut self) {
+        if self.dropped {
+            return;
+        }
+        let (admin, name) = (self.admin_url.clone(), self.name.clone());
+        let outcome = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(sqlx::Error::Io)?
+                .block_on(drop_named(&admin, &name))
+        })
+        .join();
+        let failure = match outcome {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "the dropping thread panicked".to_string(),
+        };
+        let message = format!("test database {} was not dropped: {failure}", self.name);
+        if std::thread::panicking() {
+            let _ = writeln!(std::io::stderr(), "{message}");
+        } else {
+            panic!("{message}");
+        }
+    }
+}
+
+async fn drop_named(admin_url: &str, name: &str) -> Result<(), sqlx::Error> {
+    let mut admin = PgConnection::connect(admin_url).await?;
+    // FORCE ends the connections a pool, a server or a child process still holds.
+    sqlx::query(AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await?;
+    let _ = admin.close().await;
+    Ok(())
 }
 
 /// A fresh SQLite file and a fresh PostgreSQL database side by side, for the tests that

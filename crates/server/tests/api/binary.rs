@@ -11,10 +11,15 @@ use serde_json::{Value, json};
 /// The PocketPaw master token the servers of these tests are started with.
 pub const TOKEN: &str = "master-token-123";
 
-/// Where the binary keeps its data: a SQLite directory or a fresh PostgreSQL database.
+/// Where the binary keeps its data: a SQLite directory or a PostgreSQL database (its URL
+/// and, when this test made it, the database itself, dropped with the engine).
 pub enum Engine {
     Sqlite(tempfile::TempDir),
-    Postgres(String),
+    Postgres(
+        String,
+        #[expect(dead_code, reason = "held only to drop the database with the engine")]
+        Option<engram_store_tests::TempDatabase>,
+    ),
 }
 
 impl Engine {
@@ -22,11 +27,19 @@ impl Engine {
         Engine::Sqlite(tempfile::tempdir().expect("tempdir"))
     }
 
-    /// `None` when no PostgreSQL is configured for tests.
+    /// A fresh PostgreSQL database, dropped with the engine; `None` (loudly) when no
+    /// PostgreSQL is configured for tests.
     pub async fn postgres() -> Option<Engine> {
-        Some(Engine::Postgres(
-            crate::helpers::fresh_pg_database("engram_pp").await?,
-        ))
+        let db = engram_store_tests::TempDatabase::fresh().await?;
+        Some(Engine::Postgres(db.url.clone(), Some(db)))
+    }
+
+    /// The PostgreSQL database URL (`None` on SQLite).
+    pub fn database_url(&self) -> Option<&str> {
+        match self {
+            Engine::Sqlite(_) => None,
+            Engine::Postgres(url, _) => Some(url),
+        }
     }
 
     /// `engram <args>` on this engine, with no PocketPaw settings from the environment.
@@ -44,7 +57,7 @@ impl Engine {
         }
         match self {
             Engine::Sqlite(dir) => cmd.arg("--data-dir").arg(dir.path()),
-            Engine::Postgres(url) => cmd.arg("--database-url").arg(url),
+            Engine::Postgres(url, _) => cmd.arg("--database-url").arg(url),
         };
         cmd.env("ENGRAM_LOG", "warn");
         cmd

@@ -66,9 +66,10 @@ async fn sqlite_sequence_is_gap_free_under_concurrency() {
 
 #[tokio::test]
 async fn postgres_sequence_is_gap_free_across_two_pools() {
-    let Some(url) = crate::helpers::fresh_pg_database("engram_seq").await else {
+    let Some(db) = engram_store_tests::TempDatabase::fresh().await else {
         return;
     };
+    let url = db.url.clone();
     let a: Arc<dyn Store> = Arc::new(engram_store_postgres::PgStore::connect(&url).await.unwrap());
     let b: Arc<dyn Store> = Arc::new(engram_store_postgres::PgStore::connect(&url).await.unwrap());
     hammer(vec![a, b]).await;

@@ -84,7 +84,7 @@ fn fill(path: &Path) {
 fn sqlite_dir(engine: &Engine) -> &Path {
     match engine {
         Engine::Sqlite(dir) => dir.path(),
-        Engine::Postgres(_) => unreachable!("these tests are about SQLite files"),
+        Engine::Postgres(..) => unreachable!("these tests are about SQLite files"),
     }
 }
 

@@ -7,6 +7,7 @@ use engram_core::{Embedder, Store};
 use engram_server::AppState;
 use engram_server::config::DEFAULT_MAX_BODY_BYTES;
 use engram_server::startup::{App, ServeOptions};
+use engram_store_tests::TempDatabase;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::Value;
 
@@ -19,6 +20,9 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     /// Dropping it stops the server, then its workers.
     _shutdown: tokio::sync::oneshot::Sender<()>,
+    /// The PostgreSQL database, dropped (with `FORCE`) after the fields above: the server
+    /// is told to stop first, and connections it still holds do not keep the database.
+    _db: Option<TempDatabase>,
 }
 
 pub struct Reply {
@@ -71,12 +75,13 @@ impl TestApp {
         embedder: Option<Arc<dyn Embedder>>,
         configure: impl FnOnce(AppState) -> AppState,
     ) -> Option<TestApp> {
-        let url = fresh_pg_database("engram_api").await?;
-        let store = engram_store_postgres::PgStore::connect(&url)
+        let db = TempDatabase::fresh().await?;
+        let store = engram_store_postgres::PgStore::connect(&db.url)
             .await
             .expect("open postgres");
         let mut app = TestApp::start(Arc::new(store), None, embedder, configure).await;
-        app.db_url = Some(url);
+        app.db_url = Some(db.url.clone());
+        app._db = Some(db);
         Some(app)
     }
 
@@ -118,6 +123,7 @@ impl TestApp {
             _dir: dir,
             db_url: None,
             _shutdown: tx,
+            _db: None,
         }
     }
 
@@ -207,31 +213,6 @@ impl TestApp {
             .map(|m| m["id"].as_str().expect("id").to_string())
             .collect()
     }
-}
-
-/// A new, empty database on the test PostgreSQL server, named `{prefix}_<random>`;
-/// `None` (loudly) when no server is configured, which CI does not allow.
-pub async fn fresh_pg_database(prefix: &str) -> Option<String> {
-    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must provide TEST_DATABASE_URL"
-        );
-        eprintln!("SKIPPED: TEST_DATABASE_URL unset, PostgreSQL half not run");
-        return None;
-    };
-    let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
-        .await
-        .expect("connect admin");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .expect("create database");
-    let (base, _) = admin_url
-        .rsplit_once('/')
-        .expect("TEST_DATABASE_URL has no database part");
-    Some(format!("{base}/{name}"))
 }
 
 /// Declares `async fn $name(app: TestApp)` once and runs it on SQLite and PostgreSQL.

@@ -260,10 +260,10 @@ async fn count(conn: &mut sqlx::PgConnection, sql: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_two_api_nodes_and_two_workers_keep_every_write_and_purge() {
-    let Some(url) = crate::helpers::fresh_pg_database("engram_multi").await else {
+    let Some(engine) = Engine::postgres().await else {
         return;
     };
-    let engine = Engine::Postgres(url.clone());
+    let url = engine.database_url().expect("postgres").to_string();
     let mut api_env = ENV.to_vec();
     api_env.push(("ENGRAM_NO_WORKERS", "true"));
     let apis = [

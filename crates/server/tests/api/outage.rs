@@ -168,7 +168,7 @@ async fn postgres_outage_fails_fast_and_recovers_without_loss() {
     let Some(cluster) = Cluster::start() else {
         return;
     };
-    let engine = Engine::Postgres(cluster.url.clone());
+    let engine = Engine::Postgres(cluster.url.clone(), None);
     let (embeddings, hold, held) = fake_embeddings().await;
     let env = env(&embeddings);
     let mut api_env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();

@@ -84,10 +84,10 @@ fn completed(samples: &Samples, kind: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_two_workers_never_run_a_job_twice() {
-    let Some(url) = crate::helpers::fresh_pg_database("engram_race").await else {
+    let Some(engine) = Engine::postgres().await else {
         return;
     };
-    let engine = Engine::Postgres(url.clone());
+    let url = engine.database_url().expect("postgres").to_string();
     let mut api_env = ENV.to_vec();
     api_env.push(("ENGRAM_NO_WORKERS", "true"));
     let api = Server::start_with(&engine, None, &api_env).await;
