@@ -40,18 +40,25 @@ fn document(doc: &Document) -> serde_json::Value {
     value
 }
 
+/// The routes [`router`] serves, `(method, path)`: the document and its page, which the
+/// document itself does not list.
+pub const ROUTES: [(&str, &str); 2] = [("GET", "/openapi.json"), ("GET", "/docs")];
+
 /// The document is serialized once: the router is cloned for every connection, and a
 /// handler owning the document would deep-copy it each time (23 MB live under a
 /// 16-client load, found with heaptrack).
 pub fn router(doc: Document) -> Router<AppState> {
     let json = Bytes::from(document(&doc).to_string());
+    let [("GET", document_path), ("GET", docs_path)] = ROUTES else {
+        unreachable!("both routes are GET")
+    };
     Router::new()
         .route(
-            "/openapi.json",
+            document_path,
             get(move || {
                 let json = json.clone();
                 async move { ([(CONTENT_TYPE, "application/json")], json) }
             }),
         )
-        .route("/docs", get(|| async { Html(DOCS_PAGE) }))
+        .route(docs_path, get(|| async { Html(DOCS_PAGE) }))
 }

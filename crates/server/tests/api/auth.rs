@@ -1,6 +1,6 @@
-//! Authentication on: the route-by-key matrix over every route of the API
-//! description, every error string of reference §2, the keys endpoint, and the
-//! create routes' own checks.
+//! Authentication on: the route-by-key matrix over every route the router serves (the
+//! API description's and those beside it, PocketPaw's included), every error string of
+//! reference §2, the keys endpoint, and the create routes' own checks.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -101,10 +101,13 @@ fn expected(access: Access, who: Who, path: &str) -> Result<(), &'static str> {
         Access::SessionMemberRead => {
             who == Workspace || (has("session_id") && matches!(who, Session | Peer))
         }
-        Access::PocketPaw => unreachable!("PocketPaw routes are not in the API description"),
+        // The PocketPaw layer admits admin keys and keys of the PocketPaw workspace (none
+        // of the keys here); no PocketPaw path names a workspace, so the arm above decides.
+        Access::PocketPaw => false,
     };
     match (allowed, who, access) {
         (true, ..) => Ok(()),
+        (false, _, Access::PocketPaw) => Err("Unauthorized"),
         (false, Nobody, _) => Err("No access token provided"),
         (false, _, Access::Admin) => Err("Resource requires admin privileges"),
         (false, ..) => Err("JWT not permissioned for this resource"),
@@ -171,6 +174,10 @@ both_engines!(
                 routes.push((method.to_uppercase(), path.clone()));
             }
         }
+        let described = routes.len();
+        for (method, path) in engram_server::app::routes_beside_the_api_description() {
+            routes.push((method.to_string(), path.to_string()));
+        }
         // Deletions last, so what they remove is not needed by later requests.
         routes.sort_by_key(|(m, _)| m == "DELETE");
         let mut undeclared = vec![];
@@ -185,7 +192,8 @@ both_engines!(
                 .replace("{peer_id}", "alice")
                 .replace("{session_id}", "s1")
                 .replace("{message_id}", &message)
-                .replace("{endpoint_id}", "no-such-endpoint");
+                .replace("{endpoint_id}", "no-such-endpoint")
+                .replace("{id}", "no-such-session");
             let method = Method::from_bytes(method.as_bytes()).unwrap();
             for who in EVERYONE {
                 // A body no mutating route accepts: the layer decides, then validation
@@ -215,12 +223,35 @@ both_engines!(
         );
         assert!(wrong.is_empty(), "{wrong:#?}");
         assert!(
-            routes.len() > 30,
-            "the matrix walked only {} routes",
+            described > 30 && routes.len() > described + 15,
+            "the matrix walked only {} routes ({described} described)",
             routes.len()
         );
     }
 );
+
+/// The routes served beside the API description (the document, its page, PocketPaw's
+/// routes) are declared with the access they are meant to have: PocketPaw's are checked
+/// by the PocketPaw layer, which an undeclared (admin-only) rule would shut.
+#[test]
+fn every_route_beside_the_api_description_is_declared() {
+    let beside = engram_server::app::routes_beside_the_api_description();
+    let pocketpaw = engram_server::routes::pocketpaw::ROUTES;
+    assert_eq!(beside.len(), 2 + pocketpaw.len());
+    let mut wrong = vec![];
+    for (method, path) in beside {
+        let want = if pocketpaw.iter().any(|(m, p, _)| (*m, *p) == (method, path)) {
+            Access::PocketPaw
+        } else {
+            Access::Public
+        };
+        let got = engram_server::scopes::declared(method, path);
+        if got != Some(want) {
+            wrong.push(format!("{method} {path}: declared {got:?}, meant {want:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "fix server::scopes::ROUTES: {wrong:#?}");
+}
 
 /// Restarts the given engine's app with authentication on.
 async fn reconfigure(app: &TestApp) -> Option<TestApp> {
