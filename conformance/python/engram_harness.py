@@ -72,6 +72,18 @@ def create_pg_database(admin_url: str) -> str:
     return urllib.parse.urlunsplit((u.scheme, u.netloc, "/" + name, u.query, u.fragment))
 
 
+def drop_pg_database(admin_url: str, db_url: str) -> None:
+    """DROP DATABASE (FORCE: ends what the killed server left connected) of db_url."""
+    name = urllib.parse.urlsplit(db_url).path.lstrip("/")
+    subprocess.run(
+        [psql_bin(), admin_url, "-v", "ON_ERROR_STOP=1", "-qtA", "-c",
+         f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
 def engine_name() -> str:
     return "postgres" if os.environ.get("ENGRAM_TEST_PG_URL") else "sqlite"
 
@@ -99,6 +111,7 @@ class EngramServer:
         self.env.setdefault("RUST_LOG", "info")
         self.env.pop("DB_CONNECTION_URI", None)
         admin = os.environ.get("ENGRAM_TEST_PG_URL")
+        self.admin_url = admin
         self.db_url = create_pg_database(admin) if admin else None
         if self.db_url:
             self.env["DB_CONNECTION_URI"] = self.db_url
@@ -227,7 +240,10 @@ class EngramServer:
         return "----- engram log (tail) -----\n" + "\n".join(lines[-n:])
 
     def cleanup(self) -> None:
+        """Kills the server and removes what it made: its files and its database."""
         self.kill()
         if os.environ.get("ENGRAM_KEEP_TMP"):
             return
         shutil.rmtree(self.tmp, ignore_errors=True)
+        if self.admin_url and self.db_url:
+            drop_pg_database(self.admin_url, self.db_url)
