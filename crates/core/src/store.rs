@@ -263,7 +263,7 @@ pub trait DeletionStore {
 }
 
 /// Everything an engine provides: one trait per area, so a reader sees what each area
-/// needs from an engine. Implemented for every type that implements all of them.
+/// needs from an engine; an engine declares `impl Store for X {}` once it has them all.
 pub trait Store:
     WorkspaceStore
     + PeerStore
@@ -278,22 +278,5 @@ pub trait Store:
     + Send
     + Sync
     + 'static
-{
-}
-
-impl<T> Store for T where
-    T: WorkspaceStore
-        + PeerStore
-        + SessionStore
-        + MessageStore
-        + QueueStore
-        + DeletionStore
-        + SearchStore
-        + crate::auth::MembershipStore
-        + crate::webhooks::WebhookStore
-        + crate::pocketpaw::PocketPawStore
-        + Send
-        + Sync
-        + 'static
 {
 }

@@ -47,58 +47,32 @@ async fn run_step(
                 .execute(&mut *c)
                 .await?
                 .rows_affected(),
-            Scope::Workspace { workspace_id } => sqlx::query(
-                sqlx::AssertSqlSafe(format!(
-                    "DELETE FROM jobs WHERE workspace_id = $1 AND (state IN ('done', 'failed') \
+            Scope::Workspace { workspace_id } => sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM jobs WHERE workspace_id = $1 AND (state IN ('done', 'failed') \
                      OR (kind IN ({}) AND state = 'pending'))",
-                    jobs::derivation_sql_names()
-                )),
-            )
+                jobs::derivation_sql_names()
+            )))
             .bind(workspace_id)
             .execute(&mut *c)
             .await?
             .rows_affected(),
         },
-        PurgeStep::Memberships => match scope {
-            Scope::Session {
-                workspace_id,
-                session_id,
-            } => sqlx::query(
+        PurgeStep::Memberships => {
+            delete_scoped(
+                c,
+                scope,
                 "DELETE FROM session_peers WHERE workspace_id = $1 AND session_id = $2",
+                "DELETE FROM session_peers WHERE workspace_id = $1",
             )
-            .bind(workspace_id)
-            .bind(session_id)
-            .execute(&mut *c)
             .await?
-            .rows_affected(),
-            Scope::Workspace { workspace_id } => {
-                sqlx::query("DELETE FROM session_peers WHERE workspace_id = $1")
-                    .bind(workspace_id)
-                    .execute(&mut *c)
-                    .await?
-                    .rows_affected()
-            }
-        },
-        PurgeStep::Sessions => match scope {
-            Scope::Session {
-                workspace_id,
-                session_id,
-            } => sqlx::query(
-                "DELETE FROM sessions WHERE workspace_id = $1 AND id = $2 AND deleted_at IS NOT NULL",
-            )
-            .bind(workspace_id)
-            .bind(session_id)
-            .execute(&mut *c)
-            .await?
-            .rows_affected(),
-            Scope::Workspace { workspace_id } => {
-                sqlx::query("DELETE FROM sessions WHERE workspace_id = $1")
-                    .bind(workspace_id)
-                    .execute(&mut *c)
-                    .await?
-                    .rows_affected()
-            }
-        },
+        }
+        PurgeStep::Sessions => delete_scoped(
+            c,
+            scope,
+            "DELETE FROM sessions WHERE workspace_id = $1 AND id = $2 AND deleted_at IS NOT NULL",
+            "DELETE FROM sessions WHERE workspace_id = $1",
+        )
+        .await?,
         PurgeStep::Receipt => {
             let (workspace_id, session_id) = scope.session(step)?;
             sqlx::query(
@@ -115,26 +89,44 @@ async fn run_step(
         }
         PurgeStep::Announce => announce(c, scope, tally).await? as u64,
         PurgeStep::WebhookEndpoints => {
-            sqlx::query("DELETE FROM webhook_endpoints WHERE workspace_id = $1")
-                .bind(scope.workspace(step)?)
-                .execute(&mut *c)
-                .await?
-                .rows_affected()
+            let sql = "DELETE FROM webhook_endpoints WHERE workspace_id = $1";
+            delete_in(c, scope.workspace(step)?, sql).await?
         }
-        PurgeStep::Peers => sqlx::query("DELETE FROM peers WHERE workspace_id = $1")
-            .bind(scope.workspace(step)?)
-            .execute(&mut *c)
-            .await?
-            .rows_affected(),
+        PurgeStep::Peers => {
+            let sql = "DELETE FROM peers WHERE workspace_id = $1";
+            delete_in(c, scope.workspace(step)?, sql).await?
+        }
         PurgeStep::WorkspaceRow => {
-            sqlx::query("DELETE FROM workspaces WHERE id = $1 AND deleted_at IS NOT NULL")
-                .bind(scope.workspace(step)?)
-                .execute(&mut *c)
-                .await?
-                .rows_affected()
+            let sql = "DELETE FROM workspaces WHERE id = $1 AND deleted_at IS NOT NULL";
+            delete_in(c, scope.workspace(step)?, sql).await?
         }
     };
     Ok(Ran::Rows(rows))
+}
+
+/// Runs the scope's statement: `session` binds the workspace and session ids as $1 and
+/// $2, `workspace` the workspace id as $1. Two statements rather than one with an
+/// optional session keep each query plan on its index.
+async fn delete_scoped(
+    c: &mut PgConnection,
+    scope: Scope,
+    session: &'static str,
+    workspace: &'static str,
+) -> R<u64> {
+    let query = match scope {
+        Scope::Session {
+            workspace_id,
+            session_id,
+        } => sqlx::query(session).bind(workspace_id).bind(session_id),
+        Scope::Workspace { workspace_id } => sqlx::query(workspace).bind(workspace_id),
+    };
+    Ok(query.execute(&mut *c).await?.rows_affected())
+}
+
+/// Runs a workspace purge's statement, binding the workspace id as $1.
+async fn delete_in(c: &mut PgConnection, workspace_id: i64, sql: &'static str) -> R<u64> {
+    let done = sqlx::query(sql).bind(workspace_id).execute(&mut *c).await?;
+    Ok(done.rows_affected())
 }
 
 /// Up to `batch` messages (their full-text entries are a column of the row); a

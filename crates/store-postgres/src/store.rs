@@ -12,7 +12,8 @@ use engram_core::queue::{
     DeletionCounts, Job, JobInfo, PurgeSession, PurgeWorkspace, QueueDepth, Receipt,
 };
 use engram_core::store::{
-    DeletionStore, MembershipMode, MessageStore, PeerStore, QueueStore, SessionStore, WorkspaceStore,
+    DeletionStore, MembershipMode, MessageStore, PeerStore, QueueStore, SessionStore, Store,
+    WorkspaceStore,
 };
 use engram_core::time::Micros;
 use engram_core::{Error, Result};
@@ -88,6 +89,8 @@ impl PgStore {
         self.pool.close().await;
     }
 }
+
+impl Store for PgStore {}
 
 #[async_trait]
 impl WorkspaceStore for PgStore {

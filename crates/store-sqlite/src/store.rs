@@ -13,7 +13,8 @@ use engram_core::queue::{
     DeletionCounts, Job, JobInfo, PurgeSession, PurgeWorkspace, QueueDepth, Receipt,
 };
 use engram_core::store::{
-    DeletionStore, MembershipMode, MessageStore, PeerStore, QueueStore, SessionStore, WorkspaceStore,
+    DeletionStore, MembershipMode, MessageStore, PeerStore, QueueStore, SessionStore, Store,
+    WorkspaceStore,
 };
 use engram_core::time::Micros;
 use engram_core::{Error, Result};
@@ -114,6 +115,8 @@ fn writable(dir: &Path) -> Result<()> {
 fn owned(s: &str) -> String {
     s.to_string()
 }
+
+impl Store for SqliteStore {}
 
 #[async_trait]
 impl WorkspaceStore for SqliteStore {
