@@ -7,6 +7,7 @@ mod embed;
 mod floor;
 mod ingest;
 mod reads;
+mod recall;
 mod report;
 mod server;
 mod soak;
@@ -25,7 +26,7 @@ use crate::server::{Engram, PgDatabases};
 #[derive(Parser, Debug)]
 #[command(
     name = "engram-bench",
-    about = "Benchmark engram (or any Honcho v3 server): ingest, reads, resources, deletes, soak"
+    about = "Benchmark engram (or any Honcho v3 server): ingest, reads, resources, deletes, soak, recall"
 )]
 struct Cli {
     /// Start engram on a fresh temporary store of this engine.
@@ -97,6 +98,19 @@ struct Cli {
     /// Concurrent soak clients.
     #[arg(long, default_value_t = 16)]
     soak_clients: usize,
+    /// LoCoMo's development half for the `recall` scenario (read at run time, never
+    /// copied into the repository).
+    #[arg(long, env = "ENGRAM_BENCH_LOCOMO", default_value = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/locomo-dev/locomo-dev.json"
+    ))]
+    locomo: PathBuf,
+    /// Only the first N LoCoMo conversations in the `recall` scenario [default: all].
+    #[arg(long)]
+    recall_limit: Option<usize>,
+    /// `ENGRAM_EMBEDDINGS` of the engram the `recall` scenario starts (`off`: keyword only).
+    #[arg(long, default_value = "local")]
+    recall_embeddings: String,
     /// Also write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -119,6 +133,9 @@ enum Scenario {
     Delete,
     /// Mixed writes, reads and deletes for `--soak-seconds`; fails on errors or lost writes.
     Soak,
+    /// LoCoMo evidence turns found by the search route in the top 5 and 10, beside BM25
+    /// (own engram: a fresh store of its own with the built-in model).
+    Recall,
 }
 
 #[tokio::main]
@@ -186,29 +203,40 @@ async fn run(
         }
     }
 
+    // On an engram of its own (fresh store, embeddings on), so the model's background work
+    // never overlaps the other scenarios and their messages are not embedded.
+    if wants(Scenario::Recall) {
+        rows.extend(recall(cli, http, tmp, pg).await?);
+        let own_kinds = [Scenario::Embed, Scenario::Recall];
+        if cli.scenarios.iter().all(|s| own_kinds.contains(s)) {
+            return Ok(Report {
+                target: cli.url.clone().unwrap_or_else(|| {
+                    format!(
+                        "engram (own, {}, ENGRAM_EMBEDDINGS={})",
+                        engine_name(cli.engine),
+                        cli.recall_embeddings
+                    )
+                }),
+                engine: cli.url.is_none().then(|| engine_name(cli.engine)),
+                cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+                command: std::env::args().collect::<Vec<_>>().join(" "),
+                rows,
+                resources: None,
+                soak: None,
+            });
+        }
+    }
+
     // Own server: spawn it (and prepare the floor store) on fresh storage.
     let mut engram = None;
     let mut floor = None;
     let mut base = match &cli.url {
         Some(url) => url.trim_end_matches('/').to_string(),
         None => {
-            let bin = match &cli.engram_bin {
-                Some(p) => p.clone(),
-                None => std::env::current_exe()?
-                    .parent()
-                    .context("bench binary has no directory")?
-                    .join("engram"),
-            };
+            let bin = engram_bin(cli)?;
             let database_url = match cli.engine {
                 Engine::Sqlite => None,
-                Engine::Postgres => {
-                    let admin = cli
-                        .database_url
-                        .as_deref()
-                        .context("--engine postgres needs --database-url")?;
-                    let dbs = pg.insert(PgDatabases::new(admin));
-                    Some(dbs.create("").await?)
-                }
+                Engine::Postgres => Some(pg_databases(cli, pg)?.create("").await?),
             };
             let data_dir = tmp.join("engram-data");
             std::fs::create_dir_all(&data_dir)?;
@@ -358,6 +386,81 @@ async fn run(
         resources: (own && wants(Scenario::Resources)).then_some(resources),
         soak,
     })
+}
+
+fn engine_name(engine: Engine) -> String {
+    format!("{engine:?}").to_lowercase()
+}
+
+fn engram_bin(cli: &Cli) -> Result<PathBuf> {
+    Ok(match &cli.engram_bin {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("bench binary has no directory")?
+            .join("engram"),
+    })
+}
+
+/// The bench's PostgreSQL databases (`--engine postgres`), created on first use.
+fn pg_databases<'a>(cli: &Cli, pg: &'a mut Option<PgDatabases>) -> Result<&'a mut PgDatabases> {
+    let admin = cli
+        .database_url
+        .as_deref()
+        .context("--engine postgres needs --database-url")?;
+    Ok(pg.get_or_insert_with(|| PgDatabases::new(admin)))
+}
+
+/// The `recall` scenario against `--url`, or against an engram it starts on a fresh store.
+async fn recall(
+    cli: &Cli,
+    http: &reqwest::Client,
+    tmp: &std::path::Path,
+    pg: &mut Option<PgDatabases>,
+) -> Result<Vec<report::Row>> {
+    if let Some(url) = &cli.url {
+        eprintln!("recall: against {url}");
+        return recall::run(
+            http,
+            url.trim_end_matches('/'),
+            &cli.locomo,
+            cli.recall_limit,
+        )
+        .await;
+    }
+    if cli.recall_embeddings == "local" {
+        let dir = engram_embed::default_model_dir()
+            .context("recall: no model directory: set ENGRAM_MODEL_DIR")?;
+        if !dir.join("model.safetensors").is_file() {
+            bail!(
+                "recall: no all-MiniLM-L6-v2 in {}: run scripts/fetch-model.sh first (or pass --recall-embeddings off)",
+                dir.display()
+            );
+        }
+    }
+    let database_url = match cli.engine {
+        Engine::Sqlite => None,
+        Engine::Postgres => Some(pg_databases(cli, pg)?.create("_recall").await?),
+    };
+    let data_dir = tmp.join("engram-recall");
+    std::fs::create_dir_all(&data_dir)?;
+    let (mut e, _) = Engram::start_with(
+        http,
+        &engram_bin(cli)?,
+        &data_dir,
+        database_url.as_deref(),
+        &cli.recall_embeddings,
+    )
+    .await?;
+    eprintln!(
+        "recall: engram up at {} (ENGRAM_EMBEDDINGS={}, store: {})",
+        e.base,
+        cli.recall_embeddings,
+        database_url.as_deref().unwrap_or("sqlite, fresh temp dir")
+    );
+    let rows = recall::run(http, &e.base, &cli.locomo, cli.recall_limit).await;
+    e.stop()?;
+    rows
 }
 
 async fn warm_up(http: &reqwest::Client, base: &str) -> Result<Duration> {

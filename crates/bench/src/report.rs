@@ -12,7 +12,8 @@ pub struct Row {
     pub scenario: String,
     pub clients: usize,
     pub requests: u64,
-    /// Units per second of wall time: messages for ingest, requests for reads.
+    /// Units per second of wall time: messages for ingest, requests for reads; for the
+    /// `recall` rows (unit `recall`) the mean fraction of evidence turns found.
     pub throughput: f64,
     pub unit: &'static str,
     pub p50_ms: f64,
@@ -221,7 +222,12 @@ pub fn print(report: &Report) {
                 r.scenario.clone(),
                 r.clients.to_string(),
                 r.requests.to_string(),
-                format!("{:.0} {}", r.throughput, r.unit),
+                // Recall rows carry a fraction, not a rate.
+                if r.unit == "recall" {
+                    format!("{:.3} {}", r.throughput, r.unit)
+                } else {
+                    format!("{:.0} {}", r.throughput, r.unit)
+                },
                 format!("{:.2}", r.p50_ms),
                 format!("{:.2}", r.p99_ms),
                 format!("{:.2}", r.max_ms),

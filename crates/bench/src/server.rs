@@ -35,6 +35,20 @@ impl Engram {
         data_dir: &Path,
         database_url: Option<&str>,
     ) -> Result<(Engram, Duration)> {
+        // Background embedding would compete with the measured requests for the CPU;
+        // `ENGRAM_BENCH_EMBEDDINGS=local` measures with it on.
+        let embeddings = std::env::var("ENGRAM_BENCH_EMBEDDINGS").unwrap_or_else(|_| "off".into());
+        Engram::start_with(http, bin, data_dir, database_url, &embeddings).await
+    }
+
+    /// `start` with this `ENGRAM_EMBEDDINGS`.
+    pub async fn start_with(
+        http: &reqwest::Client,
+        bin: &Path,
+        data_dir: &Path,
+        database_url: Option<&str>,
+        embeddings: &str,
+    ) -> Result<(Engram, Duration)> {
         if !bin.is_file() {
             bail!(
                 "engram binary not found at {} (build it with `cargo build --release -p engram-server` or pass --engram-bin)",
@@ -49,9 +63,7 @@ impl Engram {
             log,
             child: None,
             base: String::new(),
-            // Background embedding would compete with the measured requests for the CPU;
-            // `ENGRAM_BENCH_EMBEDDINGS=local` measures with it on.
-            embeddings: std::env::var("ENGRAM_BENCH_EMBEDDINGS").unwrap_or_else(|_| "off".into()),
+            embeddings: embeddings.to_string(),
         };
         let took = e.spawn(http).await?;
         Ok((e, took))
