@@ -5,8 +5,9 @@
 //! fields as JSON), which is exactly serde's adjacently tagged form of [`Task`]. Adding
 //! a kind means a variant in [`JobKind`] and one in [`Task`]; the compiler then points
 //! at every `match` that must say how the kind is queued, retried, counted and run (here,
-//! and the worker's dispatch). Nothing else names a kind: `KINDS` for metrics, the
-//! queue-status exclusions and the verify checks are all derived from this file.
+//! and the worker's dispatch). Nothing else names a kind: the metrics labels, the kinds
+//! queue status counts, the verify checks and the purges' job cleanup are all derived
+//! from this file.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
