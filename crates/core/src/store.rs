@@ -219,6 +219,10 @@ pub trait QueueStore {
     /// and states without jobs are left out.
     async fn queue_depth(&self) -> Result<Vec<QueueDepth>>;
 
+    /// Removes up to `limit` jobs that finished (`done`) before `finished_before`;
+    /// dead-lettered jobs stay for operators. Returns how many went.
+    async fn prune_done_jobs(&self, finished_before: Micros, limit: i64) -> Result<u64>;
+
     /// The workspace's background work for queue status (`queue_status` says what
     /// counts); zeros for an unknown workspace or session.
     async fn work_status(

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use engram_core::jobs::Task;
 use engram_core::queue::{self, Job, LEASE_MICROS};
+use engram_core::queue_status::COMPLETED_WINDOW;
 use engram_core::time::now_micros;
 use engram_core::{Embedder, Error, Store};
 use tokio::sync::{Semaphore, watch};
@@ -23,6 +24,11 @@ const POLL: Duration = Duration::from_secs(1);
 const OUTAGE_RETRY: Duration = Duration::from_secs(1);
 /// Webhook deliveries one worker runs at a time.
 const MAX_DELIVERIES: usize = 16;
+/// How often an idle worker removes done jobs past queue status's window, and how many
+/// one transaction removes: every message write queues a job, so the history would
+/// otherwise grow with the data.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+const PRUNE_BATCH: i64 = 1000;
 
 /// What a worker runs jobs with.
 #[derive(Clone)]
@@ -43,6 +49,7 @@ pub struct Worker {
 pub async fn run(worker: Worker, mut stop: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(MAX_DELIVERIES));
     let mut deliveries = JoinSet::new();
+    let mut pruned: Option<Instant> = None;
     while !*stop.borrow() {
         while deliveries.try_join_next().is_some() {}
         match worker.store.claim_job(now_micros() + LEASE_MICROS).await {
@@ -66,7 +73,12 @@ pub async fn run(worker: Worker, mut stop: watch::Receiver<bool>) {
                 }
                 continue;
             }
-            Ok(None) => {}
+            Ok(None) => {
+                if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                    prune_history(&worker.store, &stop).await;
+                    pruned = Some(Instant::now());
+                }
+            }
             Err(e) => tracing::warn!(error = %e, "claiming a job failed"),
         }
         tokio::select! {
@@ -76,6 +88,30 @@ pub async fn run(worker: Worker, mut stop: watch::Receiver<bool>) {
     }
     // In-flight deliveries end within their timeout.
     while deliveries.join_next().await.is_some() {}
+}
+
+/// Removes done jobs older than queue status's window (it no longer counts them), a
+/// batch per transaction so the writer is never held long; dead-lettered jobs stay.
+async fn prune_history(store: &Arc<dyn Store>, stop: &watch::Receiver<bool>) {
+    let before = now_micros() - COMPLETED_WINDOW;
+    let mut removed = 0;
+    while !*stop.borrow() {
+        match store.prune_done_jobs(before, PRUNE_BATCH).await {
+            Ok(n) => {
+                removed += n;
+                if n < PRUNE_BATCH as u64 {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "removing finished jobs failed; trying again later");
+                break;
+            }
+        }
+    }
+    if removed > 0 {
+        tracing::info!(removed, "removed finished jobs past the status window");
+    }
 }
 
 enum Outcome {

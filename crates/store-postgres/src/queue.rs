@@ -267,6 +267,20 @@ pub async fn list(c: &mut PgConnection, state: Option<&str>, limit: i64) -> R<Ve
     Ok(out)
 }
 
+/// Up to `limit` jobs done before `finished_before`, found through `jobs_ready` (it leads
+/// with the state).
+pub async fn prune_done(c: &mut PgConnection, finished_before: Micros, limit: i64) -> R<u64> {
+    let done = sqlx::query(
+        "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs \
+         WHERE state = 'done' AND finished_at < $1 LIMIT $2)",
+    )
+    .bind(finished_before)
+    .bind(limit)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 pub async fn retry(c: &mut PgConnection, id: i64) -> R<bool> {
     let done = sqlx::query(
         "UPDATE jobs SET state = 'pending', attempts = 0, run_at = $2, finished_at = NULL \

@@ -375,6 +375,10 @@ impl QueueStore for PgStore {
         reading!(self, |c| queue::depth(c).await)
     }
 
+    async fn prune_done_jobs(&self, finished_before: Micros, limit: i64) -> Result<u64> {
+        writing!(self, |c| queue::prune_done(c, finished_before, limit).await)
+    }
+
     async fn work_status(
         &self,
         workspace: &str,

@@ -196,6 +196,20 @@ pub fn list(conn: &Connection, state: Option<&str>, limit: i64) -> Result<Vec<Jo
     .map_err(db_err)
 }
 
+/// Up to `limit` jobs done before `finished_before`, found through `jobs_ready` (it leads
+/// with the state).
+pub fn prune_done(conn: &Connection, finished_before: Micros, limit: i64) -> Result<u64> {
+    let removed = conn
+        .prepare_cached(
+            "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs \
+             WHERE state = 'done' AND finished_at < ?1 LIMIT ?2)",
+        )
+        .map_err(db_err)?
+        .execute(params![finished_before, limit])
+        .map_err(db_err)?;
+    Ok(removed as u64)
+}
+
 pub fn retry(conn: &Connection, id: i64) -> Result<bool> {
     let changed = conn
         .prepare_cached(

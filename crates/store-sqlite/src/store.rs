@@ -429,6 +429,12 @@ impl QueueStore for SqliteStore {
         self.readers.read(queue::depth).await
     }
 
+    async fn prune_done_jobs(&self, finished_before: Micros, limit: i64) -> Result<u64> {
+        self.writer
+            .write(move |c| queue::prune_done(c, finished_before, limit))
+            .await
+    }
+
     async fn work_status(
         &self,
         workspace: &str,

@@ -80,6 +80,7 @@ on_both_engines! {
     clone::clone_session,
     concurrency::concurrent_message_creation,
     concurrency::concurrent_get_or_create,
+    queue::prune_done_jobs,
     queue::writes_that_queue_jobs_wake_the_workers,
     queue::delete_session,
     queue::claim_order_and_leases,

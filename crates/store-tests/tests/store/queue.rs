@@ -481,3 +481,46 @@ pub async fn check_writes_that_queue_jobs_wake_the_workers(store: Arc<dyn Store>
     let quiet = tokio::time::timeout(Duration::from_millis(300), store.wait_for_jobs(UNWOKEN));
     assert!(quiet.await.is_err(), "woken with nothing queued");
 }
+
+/// Done jobs past the cut-off go, a bounded batch at a time; dead letters and unfinished
+/// jobs stay, whatever their age.
+pub async fn check_prune_done_jobs(store: Arc<dyn Store>) {
+    for s in ["a", "b", "c", "d"] {
+        store
+            .create_messages("w", s, vec![msg("alice", "x", 1)])
+            .await
+            .unwrap();
+        store.delete_session("w", s).await.unwrap();
+    }
+    let mut claimed = Vec::new();
+    for _ in 0..3 {
+        claimed.push(claim(&store, live_lease()).await.expect("a purge"));
+    }
+    store.complete_job(&claimed[0]).await.unwrap();
+    store.complete_job(&claimed[1]).await.unwrap();
+    store.fail_job(&claimed[2], "gave up", None).await.unwrap();
+    assert_eq!(
+        store.prune_done_jobs(0, 10).await.unwrap(),
+        0,
+        "nothing is that old"
+    );
+    let later = now_micros() + 1_000_000;
+    assert_eq!(
+        store.prune_done_jobs(later, 1).await.unwrap(),
+        1,
+        "one per call"
+    );
+    assert_eq!(store.prune_done_jobs(later, 10).await.unwrap(), 1);
+    assert_eq!(store.prune_done_jobs(later, 10).await.unwrap(), 0);
+    let mut left: Vec<(i64, String)> = store
+        .list_jobs(None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| (j.id, j.state))
+        .collect();
+    left.sort();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert_eq!(left[0], (claimed[2].id, "failed".to_string()));
+    assert_eq!(left[1].1, "pending");
+}
