@@ -122,19 +122,16 @@ impl JobKind {
     }
 }
 
-/// The kinds as an SQL list of string literals (`'a', 'b'`), for the queries that
-/// select jobs by kind. Names are constants without quotes, so nothing is escaped.
-pub fn sql_names(kinds: impl IntoIterator<Item = JobKind>) -> String {
-    kinds
-        .into_iter()
+/// The kinds that have a property (`JobKind::is_derivation`, ...) as an SQL list of
+/// string literals (`'a', 'b'`), for the queries that select jobs by kind. Names are
+/// constants without quotes, so nothing is escaped.
+pub fn sql_names(has: fn(JobKind) -> bool) -> String {
+    JobKind::ALL
+        .iter()
+        .filter(|&&k| has(k))
         .map(|k| format!("'{}'", k.name()))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// The derivation kinds as an SQL list (see `JobKind::is_derivation`).
-pub fn derivation_sql_names() -> String {
-    sql_names(JobKind::ALL.iter().copied().filter(|k| k.is_derivation()))
 }
 
 /// The unit keys of every kind's per-session derivation work on one session.
@@ -330,7 +327,7 @@ mod tests {
             assert_eq!(JobKind::from_name(kind.name()), Some(kind));
         }
         assert_eq!(
-            sql_names([JobKind::PurgeSession, JobKind::PurgeWorkspace]),
+            sql_names(JobKind::is_deletion),
             "'purge_session', 'purge_workspace'"
         );
     }

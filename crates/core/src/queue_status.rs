@@ -26,16 +26,6 @@ use crate::time::Micros;
 /// How long a finished job still counts as completed: the reference's cleanup interval.
 pub const COMPLETED_WINDOW: Micros = 12 * 3600 * 1_000_000;
 
-/// The kinds queue status counts, as an SQL list of string literals.
-pub fn work_kinds_sql() -> String {
-    crate::jobs::sql_names(
-        crate::jobs::JobKind::ALL
-            .iter()
-            .copied()
-            .filter(|k| k.is_client_work()),
-    )
-}
-
 /// The query's filters; empty strings were already dropped (the reference treats them
 /// as absent). Observer and sender match the payload's `observer` and `observed`; when
 /// both are given a job matching either counts, as in the reference.

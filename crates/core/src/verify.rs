@@ -36,7 +36,7 @@ pub fn checks() -> Vec<Check> {
         name,
         query: Query::Shared(sql),
     };
-    let deletions = jobs::sql_names(JobKind::ALL.iter().copied().filter(|k| k.is_deletion()));
+    let deletions = jobs::sql_names(JobKind::is_deletion);
     vec![
         shared(
             "messages whose session row is gone",

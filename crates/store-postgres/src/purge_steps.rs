@@ -50,7 +50,7 @@ async fn run_step(
             Scope::Workspace { workspace_id } => sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM jobs WHERE workspace_id = $1 AND (state IN ('done', 'failed') \
                      OR (kind IN ({}) AND state = 'pending'))",
-                jobs::derivation_sql_names()
+                jobs::sql_names(jobs::JobKind::is_derivation)
             )))
             .bind(workspace_id)
             .execute(&mut *c)

@@ -30,7 +30,7 @@ pub async fn work_status(
            AND (($4::text IS NULL AND $5::text IS NULL) \
                 OR j.payload ->> 'observer' = $4 OR j.payload ->> 'observed' = $5) \
          GROUP BY 1, 2, 3",
-        engram_core::queue_status::work_kinds_sql()
+        engram_core::jobs::sql_names(engram_core::jobs::JobKind::is_client_work)
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(workspace)

@@ -62,7 +62,7 @@ fn run_step(
                 &format!(
                     "DELETE FROM jobs WHERE workspace_id = ?1 AND (state IN ('done', 'failed') \
                      OR (kind IN ({}) AND state = 'pending'))",
-                    jobs::derivation_sql_names()
+                    jobs::sql_names(jobs::JobKind::is_derivation)
                 ),
                 [workspace_id],
             )?,

@@ -32,7 +32,7 @@ pub fn work_status(
                 OR json_extract(j.payload, '$.observer') = ?4 \
                 OR json_extract(j.payload, '$.observed') = ?5) \
          GROUP BY 1, 2, 3",
-        engram_core::queue_status::work_kinds_sql()
+        engram_core::jobs::sql_names(engram_core::jobs::JobKind::is_client_work)
     );
     let mut stmt = conn.prepare_cached(&sql).map_err(db_err)?;
     let rows = stmt
